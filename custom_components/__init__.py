@@ -1,0 +1,1 @@
+"""Custom integrations loaded by Home Assistant from this folder."""

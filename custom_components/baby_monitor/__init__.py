@@ -1,0 +1,1 @@
+"""Baby Monitor: on-device crying and laughter detection for Home Assistant."""

@@ -1,0 +1,140 @@
+"""Model files: the `.tflite` and its metadata JSON, checked against each other before use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .frontend import FrontendConfig
+
+__all__ = ["DEFAULT_MODEL", "LABELS", "ModelError", "ModelMetadata", "load_metadata"]
+
+LABELS = ("cry", "laughter")
+DEFAULT_MODEL = Path(__file__).parent.parent / "model" / "baby_monitor.json"
+
+
+class ModelError(Exception):
+    """The model file or its metadata is missing, corrupt or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What the engine needs to know about a model, read from `<name>.json`."""
+
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    sample_rate: int
+    window_s: float
+    frontend: FrontendConfig
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    input_scale: float
+    input_zero_point: int
+    thresholds: dict[str, float]
+    sha256: str
+    model_path: Path
+    raw: dict[str, Any]
+
+    @property
+    def window_frames(self) -> int:
+        """Frames in one model window."""
+        return self.frontend.frames_for(self.window_s)
+
+    def read_model(self) -> bytes:
+        """Return the `.tflite` bytes after checking them against the metadata."""
+        try:
+            content = self.model_path.read_bytes()
+        except OSError as err:
+            raise ModelError(
+                f"cannot read model file {self.model_path}: {err.strerror}"
+            ) from err
+        digest = hashlib.sha256(content).hexdigest()
+        if digest != self.sha256:
+            raise ModelError(
+                f"model file {self.model_path} does not match its metadata: sha256 is {digest}, "
+                f"expected {self.sha256} (file truncated, corrupt or replaced?)"
+            )
+        return content
+
+
+def _require(
+    data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: Path
+) -> Any:
+    if key not in data:
+        raise ModelError(f"model metadata {source} has no '{key}'")
+    value = data[key]
+    if not isinstance(value, kind):
+        raise ModelError(
+            f"model metadata {source}: '{key}' has the wrong type ({value!r})"
+        )
+    return value
+
+
+def load_metadata(path: str | Path = DEFAULT_MODEL) -> ModelMetadata:
+    """Read `<name>.json`, validate it and check the input shape against the frontend."""
+    json_path = Path(path)
+    if json_path.suffix == ".tflite":
+        json_path = json_path.with_suffix(".json")
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ModelError(
+            f"cannot read model metadata {json_path}: {err.strerror}"
+        ) from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(
+            f"model metadata {json_path} is not valid JSON: {err}"
+        ) from err
+    if not isinstance(data, dict):
+        raise ModelError(f"model metadata {json_path} is not a JSON object")
+
+    labels = tuple(_require(data, "labels", list, json_path))
+    frontend_data = _require(data, "frontend", dict, json_path)
+    model_input = _require(data, "input", dict, json_path)
+    thresholds = _require(data, "thresholds", dict, json_path)
+    try:
+        frontend = FrontendConfig.from_dict(frontend_data)
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"model metadata {json_path}: bad 'frontend': {err}") from err
+    sample_rate = int(_require(data, "sample_rate", int, json_path))
+    if frontend.sample_rate != sample_rate:
+        raise ModelError(
+            f"model metadata {json_path}: sample_rate {sample_rate} differs from the frontend's "
+            f"{frontend.sample_rate}"
+        )
+    missing = [label for label in labels if label not in thresholds]
+    if missing:
+        raise ModelError(
+            f"model metadata {json_path}: no threshold for {', '.join(missing)}"
+        )
+
+    meta = ModelMetadata(
+        name=str(_require(data, "name", str, json_path)),
+        version=str(_require(data, "version", str, json_path)),
+        labels=labels,
+        sample_rate=sample_rate,
+        window_s=float(_require(data, "window_s", (int, float), json_path)),
+        frontend=frontend,
+        input_shape=tuple(
+            int(d) for d in _require(model_input, "shape", list, json_path)
+        ),
+        input_dtype=str(_require(model_input, "dtype", str, json_path)),
+        input_scale=float(model_input.get("scale", 0.0)),
+        input_zero_point=int(model_input.get("zero_point", 0)),
+        thresholds={str(k): float(v) for k, v in thresholds.items()},
+        sha256=str(_require(data, "sha256", str, json_path)),
+        model_path=json_path.with_suffix(".tflite"),
+        raw=data,
+    )
+    expected = (1, meta.window_frames, frontend.n_mels, 1)
+    if meta.input_shape != expected:
+        raise ModelError(
+            f"model metadata {json_path}: input shape {list(meta.input_shape)} does not match the "
+            f"frontend, which makes {meta.window_frames} frames x {frontend.n_mels} mels per "
+            f"{meta.window_s} s window (expected {list(expected)})"
+        )
+    return meta

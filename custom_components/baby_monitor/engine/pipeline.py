@@ -1,0 +1,132 @@
+"""Streaming: audio blocks in, a model window out every hop, scored and turned into events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .audio import sanitize
+from .detector import DetectorConfig, SoundDetector, SoundEvent
+from .frontend import FrontendConfig, StreamingFrontend
+from .runtime import ModelRuntime
+from .windows import FrameRing, silence_frame
+
+__all__ = ["Scored", "Window", "WindowStream", "level_dbfs", "Listener"]
+
+type Floats = npt.NDArray[np.float32]
+
+SILENCE_DBFS = -120.0
+
+
+def level_dbfs(mean_square: float) -> float:
+    """RMS level in dBFS (a full-scale square wave is 0 dBFS), floored at -120."""
+    return max(SILENCE_DBFS, 10.0 * float(np.log10(max(mean_square, 1e-12))))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One model input: the `window_s` of features ending at stream time `t`."""
+
+    t: float
+    features: Floats  # (frames, mels), owned copy
+    level_dbfs: float  # loudness of the audio since the previous window
+
+
+class WindowStream:
+    """Cuts a stream into model windows every `hop_s`, once `window_s` of audio has passed."""
+
+    def __init__(
+        self, frontend: FrontendConfig, window_s: float, hop_s: float = 1.0
+    ) -> None:
+        """Set up the frontend and a frame ring sized to one window."""
+        self.frontend = StreamingFrontend(frontend)
+        self._config = frontend
+        self._size = frontend.frames_for(window_s)
+        self._step = max(1, frontend.frames_for(hop_s))
+        self._ring = FrameRing(self._size, silence_frame(frontend))
+        self._frames = 0
+        self._energy = 0.0
+        self._samples = 0
+
+    @property
+    def seconds(self) -> float:
+        """Stream time of the last complete frame."""
+        return self._frames * self._config.hop_length / self._config.sample_rate
+
+    def reset(self) -> None:
+        """Start again from silence (a new connection)."""
+        self.frontend.reset()
+        self._ring.reset()
+        self._frames, self._energy, self._samples = 0, 0.0, 0
+
+    def push(self, samples: npt.ArrayLike) -> list[Window]:
+        """Add audio (float in [-1, 1], any block size); returns the windows it completes."""
+        audio = sanitize(samples)
+        self._energy += float(np.dot(audio, audio))
+        self._samples += audio.size
+        frames = self.frontend.process(audio)
+        windows: list[Window] = []
+        while len(frames):
+            # frames until the next hop boundary at or after one full window
+            target = max(self._size, -(-(self._frames + 1) // self._step) * self._step)
+            take = min(len(frames), target - self._frames)
+            self._ring.push(frames[:take])
+            self._frames += take
+            frames = frames[take:]
+            if self._frames == target:
+                level = level_dbfs(self._energy / max(self._samples, 1))
+                self._energy, self._samples = 0.0, 0
+                windows.append(Window(self.seconds, self._ring.window().copy(), level))
+        return windows
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A window's probabilities and the events they caused."""
+
+    t: float
+    probabilities: dict[str, float]
+    level_dbfs: float
+    events: list[SoundEvent]
+
+
+class Listener:
+    """Frontend + model + detectors for one live source (blocking: run it off the event loop)."""
+
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        configs: Mapping[str, DetectorConfig] | None = None,
+        hop_s: float = 1.0,
+    ) -> None:
+        """Detect every label of the model, with its metadata threshold unless configured."""
+        meta = runtime.meta
+        self.runtime = runtime
+        self.stream = WindowStream(meta.frontend, meta.window_s, hop_s)
+        configs = configs or {
+            label: DetectorConfig(meta.thresholds[label]) for label in meta.labels
+        }
+        self.detectors = {
+            label: SoundDetector(label, config) for label, config in configs.items()
+        }
+
+    def score(self, window: Window) -> Scored:
+        """Run the model on one window and advance the detectors."""
+        probs = self.runtime.predict(window.features)
+        named = {
+            label: float(p)
+            for label, p in zip(self.runtime.meta.labels, probs, strict=True)
+        }
+        events = [
+            event
+            for label, detector in self.detectors.items()
+            if (event := detector.update(window.t, named[label])) is not None
+        ]
+        return Scored(window.t, named, window.level_dbfs, events)
+
+    def feed(self, samples: npt.ArrayLike) -> list[Scored]:
+        """Push audio and score every window it completes."""
+        return [self.score(window) for window in self.stream.push(samples)]
