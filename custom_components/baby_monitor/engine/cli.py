@@ -1,0 +1,284 @@
+"""`baby-monitor`: scan recordings, listen to a live source, list microphones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+import contextlib
+import json
+from pathlib import Path
+import sys
+import time
+from typing import Any, TextIO
+
+from .audio import AudioError, decode_file
+from .detector import DetectorConfig, detect_episodes
+from .model import DEFAULT_MODEL, ModelError, load_metadata
+from .pipeline import Listener
+from .runtime import BACKENDS, ModelRuntime, load_runtime
+from .windows import clip_windows
+
+__all__ = ["main", "scan_file"]
+
+
+def _configs(
+    runtime: ModelRuntime, args: argparse.Namespace
+) -> dict[str, DetectorConfig]:
+    meta = runtime.meta
+    return {
+        label: DetectorConfig(
+            threshold=getattr(args, f"{label}_threshold", None)
+            or meta.thresholds[label],
+            confirm_s=args.confirm,
+            hold_s=args.hold,
+        )
+        for label in meta.labels
+    }
+
+
+def scan_file(
+    path: str,
+    runtime: ModelRuntime,
+    configs: dict[str, DetectorConfig],
+    hop_s: float = 1.0,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Scan one file: (the JSON object of the contract, arrays for plotting)."""
+    meta = runtime.meta
+    audio = decode_file(path, meta.sample_rate)
+    times, windows = clip_windows(audio, meta.frontend, meta.window_s, hop_s)
+    probs = runtime.predict_many(windows)
+    episodes = detect_episodes(times, probs, meta.labels, configs)
+    result = {
+        "file": path,
+        "duration_s": round(audio.size / meta.sample_rate, 3),
+        "backend": runtime.backend,
+        "windows": [
+            {"t": round(float(t), 3)}
+            | {
+                label: round(float(p), 4)
+                for label, p in zip(meta.labels, row, strict=True)
+            }
+            for t, row in zip(times, probs, strict=True)
+        ],
+        "events": [
+            {
+                "type": e.label,
+                "start": round(e.start, 3),
+                "end": round(e.end, 3),
+                "confidence": round(e.confidence, 4),
+            }
+            for e in episodes
+        ],
+    }
+    return result, {
+        "audio": audio,
+        "times": times,
+        "probs": probs,
+        "episodes": episodes,
+    }
+
+
+def _plot_path(base: str, file: str, many: bool) -> Path:
+    out = Path(base)
+    return (
+        out.with_name(f"{out.stem}-{Path(file).stem}{out.suffix or '.png'}")
+        if many
+        else out
+    )
+
+
+def _print_human(result: dict[str, Any], out: TextIO) -> None:
+    if "error" in result:
+        print(f"{result['file']}: error: {result['error']}", file=out)
+        return
+    peak = {
+        label: max((w[label] for w in result["windows"]), default=0.0)
+        for label in ("cry", "laughter")
+    }
+    print(
+        f"{result['file']}: {result['duration_s']:.1f} s, {len(result['windows'])} windows, "
+        f"peak cry {peak['cry']:.2f}, laughter {peak['laughter']:.2f}",
+        file=out,
+    )
+    for event in result["events"]:
+        print(
+            f"  {event['type']:<8} {event['start']:7.1f} s - {event['end']:7.1f} s  "
+            f"(confidence {event['confidence']:.2f})",
+            file=out,
+        )
+
+
+def _scan(args: argparse.Namespace) -> int:
+    runtime = _load(args)
+    configs = _configs(runtime, args)
+    failed = False
+    for file in args.files:
+        try:
+            result, arrays = scan_file(file, runtime, configs, args.hop)
+        except AudioError as err:
+            failed = True
+            result = {"file": file, "error": str(err)}
+        else:
+            if args.plot:
+                from .plot import plot_scan  # noqa: PLC0415 - matplotlib only when asked
+
+                plot_scan(
+                    _plot_path(args.plot, file, len(args.files) > 1),
+                    arrays,
+                    runtime.meta,
+                    configs,
+                    title=Path(file).name,
+                )
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            _print_human(result, sys.stdout)
+    return 1 if failed else 0
+
+
+def _load(args: argparse.Namespace) -> ModelRuntime:
+    return load_runtime(load_metadata(args.model), args.backend)
+
+
+async def _listen(args: argparse.Namespace) -> int:
+    from .sources import FFmpegSource, SoundDeviceSource  # noqa: PLC0415
+
+    runtime = _load(args)
+    listener = Listener(runtime, _configs(runtime, args), args.hop)
+    if args.url:
+        source: FFmpegSource | SoundDeviceSource = FFmpegSource(
+            args.url, realtime=args.realtime
+        )
+    elif args.ffmpeg_mic:
+        source = FFmpegSource.microphone(args.ffmpeg_mic[1], driver=args.ffmpeg_mic[0])
+    else:
+        device: int | str | None = args.device
+        if isinstance(device, str) and device.isdigit():
+            device = int(device)
+        source = SoundDeviceSource(device)
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    await source.start()
+    print(
+        f"listening to {source.name} with the {runtime.backend} backend",
+        file=sys.stderr,
+    )
+    try:
+        async for block in source.blocks():
+            for scored in await loop.run_in_executor(None, listener.feed, block):
+                if args.verbose:
+                    print(
+                        json.dumps({"t": scored.t, **scored.probabilities}), flush=True
+                    )
+                for event in scored.events:
+                    record = {
+                        "t": round(event.t, 2),
+                        "event": f"{'cry' if event.label == 'cry' else 'laughter'}_{event.kind}",
+                        "confidence": round(event.confidence, 3),
+                        "duration": round(event.duration, 2),
+                    }
+                    print(json.dumps(record), flush=True)
+            if args.seconds and time.monotonic() - started >= args.seconds:
+                break
+    finally:
+        await source.stop()
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from .sources import list_input_devices, portaudio_available  # noqa: PLC0415
+
+    devices = list_input_devices()
+    if args.json:
+        print(json.dumps([device.__dict__ for device in devices]))
+        return 0
+    if not portaudio_available():
+        print(
+            "PortAudio is not available here; use --ffmpeg-mic pulse default (or alsa default)."
+        )
+    for device in devices:
+        mark = "*" if device.is_default else " "
+        print(
+            f"{mark} {device.index:>3}  {device.name}  ({device.channels} ch, "
+            f"{device.default_samplerate:.0f} Hz)"
+        )
+    if portaudio_available() and not devices:
+        print("no input devices found")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baby-monitor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def detection(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--model", default=str(DEFAULT_MODEL), help="model metadata JSON"
+        )
+        p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
+        p.add_argument("--hop", type=float, default=1.0, help="seconds between windows")
+        p.add_argument(
+            "--confirm", type=float, default=0.0, help="seconds above threshold"
+        )
+        p.add_argument(
+            "--hold", type=float, default=3.0, help="seconds below before it ends"
+        )
+        p.add_argument("--cry-threshold", type=float)
+        p.add_argument("--laughter-threshold", type=float)
+
+    scan = sub.add_parser("scan", help="scan audio files")
+    detection(scan)
+    scan.add_argument(
+        "--json", action="store_true", help="one JSON object per file per line"
+    )
+    scan.add_argument(
+        "--plot", metavar="OUT.png", help="waveform, spectrogram, traces, events"
+    )
+    scan.add_argument("files", nargs="+", metavar="FILE")
+    scan.set_defaults(func=_scan)
+
+    listen = sub.add_parser("listen", help="print events from a live source")
+    detection(listen)
+    where = listen.add_mutually_exclusive_group()
+    where.add_argument("--device", help="PortAudio input device (index or name)")
+    where.add_argument("--url", help="stream URL or file ffmpeg reads")
+    where.add_argument(
+        "--ffmpeg-mic", nargs=2, metavar=("DRIVER", "DEVICE"), help="e.g. pulse default"
+    )
+    listen.add_argument(
+        "--realtime", action="store_true", help="play --url files at real speed"
+    )
+    listen.add_argument("--seconds", type=float, help="stop after this long")
+    listen.add_argument("--verbose", action="store_true", help="print every window")
+    listen.set_defaults(func=lambda a: asyncio.run(_listen(a)))
+
+    devices = sub.add_parser("devices", help="list input devices")
+    devices.add_argument("--json", action="store_true")
+    devices.set_defaults(func=_devices)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; exit status 1 if any file failed, 2 on a model or source error."""
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except ModelError as err:
+        print(f"baby-monitor: model error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        from .sources import SourceError  # noqa: PLC0415
+
+        if isinstance(err, SourceError):
+            print(f"baby-monitor: {err}", file=sys.stderr)
+            return 2
+        raise
+    return status
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
