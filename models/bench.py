@@ -1,0 +1,190 @@
+"""Benchmark: accuracy on the validation fold and CPU cost per backend, beside YAMNet's.
+
+`python -m models.bench` (scripts/bench) writes bench/REPORT.md and bench/results.json.
+YAMNet is scored the way Frigate uses it: the maximum over consecutive 0.975-s windows of the cry
+(or laughter) class scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+import json
+from pathlib import Path
+import platform
+import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from custom_components.baby_monitor.engine.model import (
+    DEFAULT_MODEL,
+    ModelMetadata,
+    load_metadata,
+)
+from custom_components.baby_monitor.engine.pipeline import Listener
+from custom_components.baby_monitor.engine.runtime import (
+    Backend,
+    available_backends,
+    load_runtime,
+)
+
+from .data import DEFAULT_DATA, load_audio, read_manifest
+from .evaluate import clip_scores, evaluate_model, window_max
+from .metrics import threshold_at_fpr
+from .train import ROOT, validation_maskers
+
+type Floats = npt.NDArray[np.float32]
+
+YAMNET = DEFAULT_DATA.parent / "models" / "yamnet.tflite"
+YAMNET_CLASSES = {"cry": (19, 20, 21), "laughter": (13, 14, 15, 16, 17, 18)}
+YAMNET_SAMPLES = 15600
+
+
+class YamNet:
+    """The peer: YAMNet TFLite on LiteRT, one thread."""
+
+    def __init__(self, path: Path = YAMNET) -> None:
+        """Load the model."""
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+
+    def frames(self, audio: Floats) -> Floats:
+        """Class scores of each consecutive 0.975-s frame (the last one zero-padded)."""
+        n = max(1, -(-audio.size // YAMNET_SAMPLES))
+        padded = np.zeros(n * YAMNET_SAMPLES, np.float32)
+        padded[: audio.size] = audio
+        rows = []
+        for chunk in padded.reshape(n, YAMNET_SAMPLES):
+            self._interpreter.set_tensor(self._input, chunk[None])
+            self._interpreter.invoke()
+            rows.append(self._interpreter.get_tensor(self._output)[0])
+        return np.stack(rows)
+
+    def score_clip(self, audio: Floats) -> Floats:
+        """[cry, laughter]: max over frames of the max over each label's classes."""
+        frames = self.frames(audio)
+        return np.array(
+            [
+                frames[:, list(YAMNET_CLASSES[label])].max()
+                for label in ("cry", "laughter")
+            ],
+            np.float32,
+        )
+
+
+def _rss_mb() -> float:
+    with Path("/proc/self/status").open(encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _cpu_ms_per_audio_s(
+    run: Callable[[Floats], object], audio: Floats, block_s: float
+) -> float:
+    """Process CPU time spent per second of audio, feeding `audio` in `block_s` blocks."""
+    block = int(block_s * 16000)
+    start = time.process_time()
+    for i in range(0, audio.size, block):
+        run(audio[i : i + block])
+    return 1000 * (time.process_time() - start) / (audio.size / 16000)
+
+
+def measure_cost(
+    meta: ModelMetadata, backends: Sequence[Backend], audio: Floats
+) -> dict[str, Any]:
+    """Whole-pipeline CPU per second of audio for each backend, and YAMNet's, on the same audio."""
+    cost: dict[str, Any] = {"audio_s": audio.size / 16000}
+    for backend in backends:
+        before = _rss_mb()
+        listener = Listener(load_runtime(meta, backend))
+        listener.feed(audio[: 16000 * 8])  # warm up: first invoke allocates
+        cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, 0.1)
+        cost[f"{backend}_rss_added_mb"] = _rss_mb() - before
+    yamnet = YamNet()
+    buffer: list[Floats] = []
+
+    def yamnet_feed(block: Floats) -> None:
+        buffer.append(block)
+        if sum(b.size for b in buffer) >= YAMNET_SAMPLES:
+            joined = np.concatenate(buffer)
+            yamnet.frames(joined[:YAMNET_SAMPLES])
+            buffer[:] = [joined[YAMNET_SAMPLES:]]
+
+    cost["yamnet_litert"] = _cpu_ms_per_audio_s(yamnet_feed, audio, 0.1)
+    return cost
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measure everything and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    parser.add_argument("--cache", type=Path, default=ROOT / "build/audio_cache")
+    parser.add_argument("--cost-seconds", type=float, default=120.0)
+    args = parser.parse_args(argv)
+
+    meta = load_metadata(args.model)
+    clips = [c for c in read_manifest(args.data) if c.fold == 4]
+    audios = load_audio(clips, args.data, args.cache)
+    maskers = validation_maskers(clips, audios)
+    backends = [b for b in available_backends() if b in ("litert", "numpy")]
+    runtime = load_runtime(meta, backends[0])
+    ours = evaluate_model(
+        clips,
+        audios,
+        window_max(runtime.predict_many, meta.frontend, meta.window_s),
+        meta.thresholds,
+        maskers,
+    )
+    yamnet = YamNet()
+    yamnet_clean = clip_scores(audios, yamnet.score_clip)
+    yamnet_thresholds = {
+        label: threshold_at_fpr(
+            [c.label == label for c in clips], yamnet_clean[:, i], 0.01
+        )
+        for i, label in enumerate(("cry", "laughter"))
+    }
+    theirs = evaluate_model(
+        clips, audios, yamnet.score_clip, yamnet_thresholds, maskers
+    )
+
+    stream = np.concatenate(audios)[: int(args.cost_seconds * 16000)]
+    cost = measure_cost(meta, backends, stream)
+    results = {
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}",
+        "model": {
+            "name": meta.name,
+            "version": meta.version,
+            "bytes": meta.model_path.stat().st_size,
+        },
+        "ours": {k: v for k, v in ours.items() if k != "scores"},
+        "yamnet": {k: v for k, v in theirs.items() if k != "scores"},
+        "cost_ms_per_audio_s": cost,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(
+        json.dumps(results, indent=1, default=float) + "\n"
+    )
+    from .report import write_report  # noqa: PLC0415
+
+    write_report(args.out / "REPORT.md", results)
+    print((args.out / "REPORT.md").read_text())
+    return results
+
+
+def main() -> None:
+    """Console entry."""
+    run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Render bench/REPORT.md: every target of DESIGN.md §5 this benchmark covers, measured, beside YAMNet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report"]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _mark(ok: bool) -> str:
+    return "✅" if ok else "❌"
+
+
+def _targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    ours, yam, cost = r["ours"], r["yamnet"], r["cost_ms_per_audio_s"]
+    cry, laugh = ours["labels"]["cry"], ours["labels"]["laughter"]
+    ycry, ylaugh = yam["labels"]["cry"], yam["labels"]["laughter"]
+    bw = ours["bandwidth"]
+    masking = ours["masking_0db"]
+    rows = [
+        (
+            "cry ROC-AUC (validation fold)",
+            "≥ 0.99 and above YAMNet",
+            f"{cry['roc_auc']:.4f} (YAMNet {ycry['roc_auc']:.4f})",
+            cry["roc_auc"] >= 0.99 and cry["roc_auc"] > ycry["roc_auc"],
+        ),
+        (
+            "cry recall at 1 % clip FPR",
+            "≥ 95 %",
+            f"{_pct(cry['recall_at_1pct_fpr'])} (YAMNet {_pct(ycry['recall_at_1pct_fpr'])})",
+            cry["recall_at_1pct_fpr"] >= 0.95,
+        ),
+        (
+            "laughter ROC-AUC",
+            "≥ 0.97 and above YAMNet",
+            f"{laugh['roc_auc']:.4f} (YAMNet {ylaugh['roc_auc']:.4f})",
+            laugh["roc_auc"] >= 0.97 and laugh["roc_auc"] > ylaugh["roc_auc"],
+        ),
+    ]
+    esc, dac = bw["esc50_cry_recall"], bw["donateacry_cry_recall"]
+    rows.append(
+        (
+            "full-band cries (ESC-50) vs Donate-a-cry recall, default threshold",
+            "within 5 points",
+            f"{_pct(esc)} vs {_pct(dac)}",
+            esc is not None and dac is not None and esc >= dac - 0.05,
+        )
+    )
+    lim, full = bw["band_limited_negative_fpr"], bw["full_band_negative_fpr"]
+    rows.append(
+        (
+            "band-limited vs full-band negatives FPR, default threshold",
+            "within 1 point",
+            f"{_pct(lim)} vs {_pct(full)}",
+            abs(lim - full) <= 0.01,
+        )
+    )
+    rows.extend(
+        (
+            f"cry recall, {name.replace('_', ' ')} at 0 dB SNR, default threshold",
+            "≥ 90 %",
+            f"{_pct(value)} (YAMNet {_pct(yam['masking_0db'][name])})",
+            value >= 0.90,
+        )
+        for name, value in masking.items()
+    )
+    for backend, limit in (("litert", 2.0), ("numpy", 10.0)):
+        if backend in cost:
+            rows.append(
+                (
+                    f"CPU per second of audio, whole pipeline, {backend}",
+                    f"≤ {limit:g} ms",
+                    f"{cost[backend]:.2f} ms (YAMNet {cost['yamnet_litert']:.2f} ms)",
+                    cost[backend] <= limit,
+                )
+            )
+    size = r["model"]["bytes"]
+    rows.append(("model size", "≤ 1 MB", f"{size / 1024:.0f} KiB", size <= 1_000_000))
+    return rows
+
+
+def write_report(path: Path, r: dict[str, Any]) -> None:
+    """Write the Markdown report."""
+    ours, yam = r["ours"], r["yamnet"]
+    lines = [
+        "# Benchmark report",
+        "",
+        f"Model `{r['model']['name']}` {r['model']['version']}; written by `scripts/bench` on {r['machine']}.",
+        "Validation fold 4 of `../shared/data` (never trained on; used only for thresholds). Clip score",
+        "= maximum over windows: ours 7-s windows every 1 s; YAMNet as Frigate runs it, the maximum over",
+        "consecutive 0.975-s windows of its cry (19-21) or laughter (13-18) classes. Our figures use the",
+        "shipped default thresholds; YAMNet's use its own 1 %-FPR thresholds on the same clips.",
+        "",
+        "## Targets",
+        "",
+        "| what | target | measured | |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} | {_mark(ok)} |" for a, b, c, ok in _targets(r)]
+    lines += [
+        "",
+        "## Accuracy",
+        "",
+        "| label | model | ROC-AUC | recall at 1 % FPR | threshold used | recall | FPR |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label in ("cry", "laughter"):
+        for name, res in (("ours", ours), ("YAMNet", yam)):
+            m = res["labels"][label]
+            lines.append(
+                f"| {label} | {name} | {m['roc_auc']:.4f} | {_pct(m['recall_at_1pct_fpr'])} | "
+                f"{res['thresholds'][label]:.3f} | {_pct(m['recall_at_default'])} | {_pct(m['fpr_at_default'])} |"
+            )
+    lines += [
+        "",
+        "### Per source (cry / laughter recall on positives, false-positive rate on negatives)",
+        "",
+    ]
+    lines += [
+        "| source | ours cry | YAMNet cry | ours laughter | YAMNet laughter |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    sources = sorted(
+        set(ours["labels"]["cry"]["by_source"])
+        | set(ours["labels"]["laughter"]["by_source"])
+    )
+
+    def cell(res: dict[str, Any], label: str, source: str) -> str:
+        m = res["labels"][label]["by_source"].get(source, {})
+        parts = []
+        if "recall" in m:
+            parts.append(f"recall {_pct(m['recall'])} ({m['positives']})")
+        if "false_positive_rate" in m:
+            parts.append(f"FPR {_pct(m['false_positive_rate'])} ({m['negatives']})")
+        return ", ".join(parts)
+
+    lines += [
+        f"| {s} | {cell(ours, 'cry', s)} | {cell(yam, 'cry', s)} | {cell(ours, 'laughter', s)} | {cell(yam, 'laughter', s)} |"
+        for s in sources
+    ]
+    cost = r["cost_ms_per_audio_s"]
+    lines += [
+        "",
+        "## CPU cost",
+        "",
+        f"Process CPU time per second of audio over {cost['audio_s']:.0f} s of validation audio fed in",
+        "0.1-s blocks: frontend, windowing, model every 1 s and detector (ours); one 0.975-s inference",
+        "per 0.975 s of audio (YAMNet, LiteRT, one thread). Same run, same machine.",
+        "",
+        "| pipeline | ms CPU per s of audio | RSS added |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| ours, {b} | {cost[b]:.2f} | {cost[f'{b}_rss_added_mb']:.1f} MB |"
+        for b in ("litert", "tflite", "numpy")
+        if b in cost
+    ]
+    lines += [f"| YAMNet, litert | {cost['yamnet_litert']:.2f} | – |", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,123 @@
+"""Training windows synthesised from clips: placements, backgrounds, noise, rooms and levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from .augment import (
+    active_rms,
+    band_limit,
+    coloured_noise,
+    fit_length,
+    reverberate,
+    set_level,
+)
+
+__all__ = ["Pools", "synthesize"]
+
+type Floats = npt.NDArray[np.float32]
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Pools:
+    """Clips augmentation draws from, by role (training folds only)."""
+
+    positives: dict[str, list[Floats]]  # label -> clips
+    negatives: list[Floats]
+    music: list[Floats]
+    labels: tuple[str, ...] = ("cry", "laughter")
+    mix: dict[str, float] = field(
+        default_factory=lambda: {"cry": 0.35, "laughter": 0.2}
+    )
+
+
+def _pick(items: list[Floats], rng: np.random.Generator) -> Floats:
+    return items[int(rng.integers(len(items)))]
+
+
+def _scaled(background: Floats, reference: Floats, snr_db: float) -> Floats:
+    """`background` scaled to sit `snr_db` below `reference` (active RMS of both)."""
+    return background * np.float32(
+        active_rms(reference) / (active_rms(background) * 10 ** (snr_db / 20))
+    )
+
+
+def _place(clip: Floats, n: int, rng: np.random.Generator) -> tuple[Floats, Floats]:
+    """Put a positive clip into an n-sample window; returns (window, the part that is in it).
+
+    In 40 % of windows only the first 1-3 s of the sound is present, at the end of the window:
+    what the model sees just after a cry starts, which is when a fast alert matters.
+    """
+    window = np.zeros(n, np.float32)
+    if rng.random() < 0.4:
+        seg = clip[: int(rng.uniform(1.0, 3.0) * SAMPLE_RATE)]
+        window[n - seg.size :] = seg
+        return window, seg
+    if clip.size >= n:
+        seg = fit_length(clip, n, rng)
+        return seg.copy(), seg
+    offset = (
+        n - clip.size if rng.random() < 0.5 else int(rng.integers(0, n - clip.size + 1))
+    )
+    window[offset : offset + clip.size] = clip
+    return window, clip
+
+
+def _background(n: int, pools: Pools, rng: np.random.Generator) -> Floats:
+    """Household sound: one or two negative clips, music, or a noise machine."""
+    kind = rng.random()
+    if kind < 0.15:
+        return coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
+    if kind < 0.25 and pools.music:
+        return fit_length(_pick(pools.music, rng), n, rng).copy()
+    bed = fit_length(_pick(pools.negatives, rng), n, rng).copy()
+    if rng.random() < 0.3:
+        other = fit_length(_pick(pools.negatives, rng), n // 2, rng)
+        bed[n - other.size :] += _scaled(other, bed, rng.uniform(-6, 6))
+    return bed
+
+
+def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, Floats]:
+    """One n-sample training window and its multi-hot label vector."""
+    label = np.zeros(len(pools.labels), np.float32)
+    draw, chosen = rng.random(), None
+    for i, name in enumerate(pools.labels):
+        draw -= pools.mix[name]
+        if draw < 0 and pools.positives.get(name):
+            chosen, label[i] = name, 1.0
+            break
+
+    if chosen is None:
+        audio = _background(n, pools, rng)
+        reference = audio
+    else:
+        audio, reference = _place(_pick(pools.positives[chosen], rng), n, rng)
+        if rng.random() < 0.6:
+            audio += _scaled(_background(n, pools, rng), reference, rng.uniform(-5, 20))
+    if rng.random() < 0.3:  # a sound machine or lullaby on top of whatever is happening
+        masker = (
+            fit_length(_pick(pools.music, rng), n, rng)
+            if pools.music and rng.random() < 0.4
+            else coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
+        )
+        audio += _scaled(masker, reference, rng.uniform(-5, 20))
+    if rng.random() < 0.25:
+        audio = reverberate(audio, rng)
+    if (
+        rng.random() < 0.3
+    ):  # label-independent, so bandwidth says nothing about the class
+        audio = band_limit(audio, rng)
+    if active_rms(audio) < 1e-6:
+        audio = coloured_noise(n, "pink", rng) * np.float32(1e-3)
+    audio = set_level(audio, rng.uniform(-45, -12))
+    audio += coloured_noise(n, "white", rng) * np.float32(
+        10 ** (rng.uniform(-85, -60) / 20)
+    )
+    if rng.random() < 0.03:
+        audio *= np.float32(rng.uniform(2, 10))
+    return np.clip(audio, -1.0, 1.0).astype(np.float32), label

@@ -1,0 +1,365 @@
+"""Train, export and evaluate the cry/laughter model: `python -m models.train` (scripts/train).
+
+Reads `../shared/data/manifest.csv`, trains on folds 1-3, picks thresholds and reports on fold 4,
+and writes `<out>/<name>.tflite`, `<out>/<name>.json` and the model card. Seeded: the same command
+on the same data gives the same model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+import hashlib
+import json
+import multiprocessing
+import os
+from pathlib import Path
+import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from custom_components.baby_monitor.engine.frontend import (
+    FrontendConfig,
+    LogScale,
+    log_mel,
+)
+from custom_components.baby_monitor.engine.model import LABELS, load_metadata
+from custom_components.baby_monitor.engine.runtime import load_runtime
+
+from .data import DEFAULT_DATA, Clip, load_audio, read_manifest, trim_silence
+from .evaluate import evaluate_model, window_max
+from .synth import Pools, synthesize
+
+type Floats = npt.NDArray[np.float32]
+
+ROOT = Path(__file__).resolve().parent.parent
+WINDOW_S = 7.0
+VALIDATION_FOLD = 4
+MUSIC_CLASSES = {"music", "parent_singing", "child_singing"}
+_CHUNK = 250
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides the trained model."""
+
+    seed: int = 20261122
+    examples: int = 24000
+    epochs: int = 14
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    limit: int | None = None
+    frontend: FrontendConfig = FrontendConfig()
+
+
+def _select(clips: list[Clip], folds: set[int], limit: int | None) -> list[Clip]:
+    chosen = [clip for clip in clips if clip.fold in folds]
+    if limit is None:
+        return chosen
+    by_label: dict[str, list[Clip]] = {}
+    for clip in chosen:
+        by_label.setdefault(clip.label, []).append(clip)
+    return [clip for group in by_label.values() for clip in group[:limit]]
+
+
+def build_pools(clips: Sequence[Clip], audios: Sequence[Floats]) -> Pools:
+    """Sort trimmed training clips into positives per label, negatives and music."""
+    positives: dict[str, list[Floats]] = {label: [] for label in LABELS}
+    negatives: list[Floats] = []
+    music: list[Floats] = []
+    for clip, audio in zip(clips, audios, strict=True):
+        trimmed = trim_silence(audio)
+        if clip.label in positives:
+            positives[clip.label].append(trimmed)
+            continue
+        negatives.append(trimmed)
+        if clip.orig_class in MUSIC_CLASSES:
+            music.append(trimmed)
+    return Pools(positives=positives, negatives=negatives, music=music)
+
+
+_POOLS: Pools | None = None
+
+
+def _chunk(
+    args: tuple[int, int, int, FrontendConfig],
+) -> tuple[npt.NDArray[np.float16], Floats]:
+    """Synthesise one reproducible chunk of examples (seeded by chunk number, not by worker)."""
+    seed, index, count, frontend = args
+    assert _POOLS is not None
+    rng = np.random.default_rng([seed, index])
+    context = frontend.win_length - frontend.hop_length
+    n = int(WINDOW_S * frontend.sample_rate) + context
+    features, labels = [], []
+    for _ in range(count):
+        audio, label = synthesize(_POOLS, n, rng)
+        features.append(log_mel(audio, frontend).astype(np.float16))
+        labels.append(label)
+    return np.stack(features), np.stack(labels)
+
+
+def synthesize_dataset(
+    pools: Pools, settings: Settings, count: int, seed: int
+) -> tuple[npt.NDArray[np.float16], Floats]:
+    """`count` windows of raw-dB log-mel features and their labels, made on every core."""
+    global _POOLS  # noqa: PLW0603 - read by forked workers
+    _POOLS = pools
+    raw = FrontendConfig(**{**settings.frontend.to_dict(), "log": LogScale()})
+    jobs = [
+        (seed, i, min(_CHUNK, count - i * _CHUNK), raw)
+        for i in range(-(-count // _CHUNK))
+    ]
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_chunk, jobs)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def build_model(frames: int, mels: int, labels: int) -> Any:
+    """Build a small depthwise-separable CNN: ~2.5 M multiply-adds per 7-s window."""
+    import keras  # noqa: PLC0415
+
+    layers = keras.layers
+    inputs = keras.Input((frames, mels, 1), name="log_mel")
+    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for channels in (32, 64, 64):
+        x = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.Conv2D(channels, 1, use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    pooled = layers.Concatenate()(
+        [layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)]
+    )
+    x = layers.Dropout(0.2)(pooled)
+    outputs = layers.Dense(labels, activation="sigmoid", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="baby_monitor")
+
+
+def _batches(
+    features: npt.NDArray[np.float16], labels: Floats, batch: int, seed: int
+) -> Iterator[tuple[Floats, Floats]]:
+    """Shuffled batches with feature-domain augmentation: level shift and SpecAugment masks."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(features))
+        for start in range(0, len(order) - batch + 1, batch):
+            idx = np.sort(order[start : start + batch])
+            x = features[idx].astype(np.float32)
+            x += rng.normal(0.0, 0.25, (batch, 1, 1)).astype(np.float32)
+            frames, mels = x.shape[1:]
+            f0 = rng.integers(0, mels, batch)
+            fw = rng.integers(0, 8, batch)
+            t0 = rng.integers(0, frames, batch)
+            tw = rng.integers(0, 20, batch)
+            mel_idx, frame_idx = np.arange(mels), np.arange(frames)
+            fmask = (mel_idx >= f0[:, None]) & (mel_idx < (f0 + fw)[:, None])
+            tmask = (frame_idx >= t0[:, None]) & (frame_idx < (t0 + tw)[:, None])
+            mask = fmask[:, None, :] | tmask[:, :, None]
+            x = np.where(mask, x.mean(axis=(1, 2), keepdims=True), x)
+            yield x[..., None], labels[idx]
+
+
+def train_model(
+    settings: Settings, features: npt.NDArray[np.float16], labels: Floats
+) -> Any:
+    """Fit the CNN on standardised features with a cosine learning-rate schedule."""
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    keras.utils.set_random_seed(settings.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = build_model(features.shape[1], features.shape[2], labels.shape[1])
+    steps = max(1, len(features) // settings.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        settings.learning_rate, decay_steps=steps * settings.epochs, alpha=0.02
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=0.02),
+    )
+    frames, mels = features.shape[1:]
+    data = tf.data.Dataset.from_generator(
+        lambda: _batches(features, labels, settings.batch_size, settings.seed),
+        output_signature=(
+            tf.TensorSpec((settings.batch_size, frames, mels, 1), tf.float32),
+            tf.TensorSpec((settings.batch_size, labels.shape[1]), tf.float32),
+        ),
+    ).prefetch(2)
+    model.fit(data, epochs=settings.epochs, steps_per_epoch=steps, verbose=2)
+    return model
+
+
+def export_tflite(model: Any) -> bytes:
+    """Convert to a float32 TFLite flatbuffer (the numpy executor supports its ops)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    content: bytes = converter.convert()
+    return content
+
+
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def write_model(
+    out_dir: Path,
+    name: str,
+    content: bytes,
+    frontend: FrontendConfig,
+    thresholds: dict[str, float],
+    metrics: dict[str, Any],
+) -> Path:
+    """Write `<name>.tflite` and `<name>.json` (the metadata contract of DESIGN.md §4)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.tflite").write_bytes(content)
+    frames = frontend.frames_for(WINDOW_S)
+    metadata = {
+        "name": name,
+        "version": time.strftime("%Y.%m.%d"),
+        "labels": list(LABELS),
+        "sample_rate": frontend.sample_rate,
+        "window_s": WINDOW_S,
+        "frontend": frontend.to_dict(),
+        "input": {
+            "shape": [1, frames, frontend.n_mels, 1],
+            "dtype": "float32",
+            "scale": 0.0,
+            "zero_point": 0,
+        },
+        "output": {"activation": "sigmoid"},
+        "thresholds": thresholds,
+        "metrics": metrics,
+        "sha256": _sha256(content),
+    }
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def validation_maskers(
+    clips: Sequence[Clip], audios: Sequence[Floats]
+) -> dict[str, Floats]:
+    """Held-out maskers for the 0 dB test: the fold-4 sound-machine recording and fold-4 music."""
+    found: dict[str, Floats] = {}
+    music = [a for c, a in zip(clips, audios, strict=True) if c.orig_class == "music"]
+    noise = [
+        a for c, a in zip(clips, audios, strict=True) if c.orig_class == "white_noise"
+    ]
+    if noise:
+        found["white_noise_machine"] = noise[0]
+    if music:
+        found["music"] = np.concatenate(music)
+    rng = np.random.default_rng(0)
+    found["synthetic_white_noise"] = rng.standard_normal(16000 * 10).astype(np.float32)
+    return found
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command-line entry: train, export, evaluate, write the model card."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "custom_components/baby_monitor/model"
+    )
+    parser.add_argument("--name", default="baby_monitor")
+    parser.add_argument("--card", type=Path, default=ROOT / "models/MODEL_CARD.md")
+    parser.add_argument("--cache", type=Path, default=ROOT / "build/audio_cache")
+    parser.add_argument("--examples", type=int, default=Settings.examples)
+    parser.add_argument("--epochs", type=int, default=Settings.epochs)
+    parser.add_argument("--seed", type=int, default=Settings.seed)
+    parser.add_argument(
+        "--limit", type=int, help="clips per label and split (quick runs)"
+    )
+    args = parser.parse_args(argv)
+    settings = Settings(
+        seed=args.seed, examples=args.examples, epochs=args.epochs, limit=args.limit
+    )
+    started = time.monotonic()
+
+    clips = read_manifest(args.data)
+    train_clips = _select(clips, {1, 2, 3}, settings.limit)
+    val_clips = _select(clips, {VALIDATION_FOLD}, settings.limit)
+    train_audio = load_audio(train_clips, args.data, args.cache)
+    val_audio = load_audio(val_clips, args.data, args.cache)
+    print(f"train {len(train_clips)} clips, validation {len(val_clips)} clips")
+
+    pools = build_pools(train_clips, train_audio)
+    features, labels = synthesize_dataset(
+        pools, settings, settings.examples, settings.seed
+    )
+    mean, std = (
+        float(features.mean(dtype=np.float64)),
+        float(features.std(dtype=np.float64)),
+    )
+    features = ((features.astype(np.float32) - mean) / std).astype(np.float16)
+    frontend = FrontendConfig(
+        **{**settings.frontend.to_dict(), "log": LogScale(offset=mean, scale=1.0 / std)}
+    )
+    print(f"synthesised {len(features)} windows in {time.monotonic() - started:.0f} s")
+
+    model = train_model(settings, features, labels)
+    content = export_tflite(model)
+    thresholds = dict.fromkeys(LABELS, 0.5)
+    meta_path = write_model(args.out, args.name, content, frontend, thresholds, {})
+
+    runtime = load_runtime(load_metadata(meta_path))
+    agreement: list[float] = []
+
+    def both(windows: Floats) -> Floats:
+        served = runtime.predict_many(windows)
+        trained = np.asarray(model(windows[..., None], training=False))
+        agreement.append(float(np.abs(served - trained).max()))
+        return served
+
+    report = evaluate_model(
+        val_clips,
+        val_audio,
+        window_max(both, frontend),
+        None,
+        validation_maskers(val_clips, val_audio),
+        settings.seed,
+    )
+    report.pop("scores")
+    report["export_max_abs_diff"] = max(agreement)
+    report["backend"] = runtime.backend
+    report["train_seconds"] = round(time.monotonic() - started)
+    report["model_bytes"] = len(content)
+    report["settings"] = {
+        "seed": settings.seed,
+        "examples": settings.examples,
+        "epochs": settings.epochs,
+        "train_clips": len(train_clips),
+        "validation_clips": len(val_clips),
+    }
+    meta_path = write_model(
+        args.out, args.name, content, frontend, report["thresholds"], report
+    )
+    if args.card:
+        from .card import write_card  # noqa: PLC0415
+
+        write_card(args.card, report, frontend, args.data)
+    print(
+        json.dumps(
+            {
+                k: report[k]
+                for k in ("thresholds", "labels", "bandwidth", "masking_0db")
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    return report
+
+
+def main() -> None:
+    """Console entry."""
+    run()
+
+
+if __name__ == "__main__":
+    main()
