@@ -1,0 +1,1 @@
+"""Baby Monitor test suite."""

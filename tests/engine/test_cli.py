@@ -1,0 +1,200 @@
+"""`baby-monitor scan`: the JSON contract, bad input, and the runtime choice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import json
+from pathlib import Path
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from custom_components.baby_monitor.engine.cli import main
+from tests.conftest import write_wav
+
+
+def scan(
+    capsys: pytest.CaptureFixture[str], *args: str | Path
+) -> tuple[int, list[dict]]:
+    """Run `scan --json` in-process; return the exit status and one object per output line."""
+    status = main(["scan", "--json", *map(str, args)])
+    out = capsys.readouterr().out
+    return status, [json.loads(line) for line in out.splitlines()]
+
+
+def test_real_cry_is_detected_and_reported_per_the_contract(
+    capsys: pytest.CaptureFixture[str], validation_clip: Callable[[str, str], Path]
+) -> None:
+    """A held-out Donate-a-cry clip scores high and gives one cry event with the contract's keys."""
+    cry = validation_clip("cry", "donateacry")
+    status, (result,) = scan(capsys, cry)
+    assert status == 0
+    assert set(result) == {"file", "duration_s", "backend", "windows", "events"}
+    assert result["file"] == str(cry)
+    assert result["backend"] in {"litert", "tflite", "numpy"}
+    assert set(result["windows"][0]) == {"t", "cry", "laughter"}
+    assert max(w["cry"] for w in result["windows"]) > 0.9
+    assert [e["type"] for e in result["events"]] == ["cry"]
+    assert set(result["events"][0]) == {"type", "start", "end", "confidence"}
+
+
+def test_speech_gives_no_cry(
+    capsys: pytest.CaptureFixture[str], validation_clip: Callable[[str, str], Path]
+) -> None:
+    """Adult read speech, never trained on, produces no cry event."""
+    speech = validation_clip("other", "deeply_korean_read")
+    status, (result,) = scan(capsys, speech)
+    assert status == 0
+    assert all(e["type"] != "cry" for e in result["events"])
+
+
+def test_bad_files_are_reported_and_the_others_still_scanned(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    validation_clip: Callable[[str, str], Path],
+) -> None:
+    """Corrupt, empty, non-audio and missing files get an error line; exit status is 1."""
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not audio\n" * 50)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4)
+    good = validation_clip("cry", "donateacry")
+    status, results = scan(
+        capsys, empty, text, good, corrupt, tmp_path / "missing.flac"
+    )
+    assert status == 1
+    assert [r["file"] for r in results] == [
+        str(p) for p in (empty, text, good, corrupt, tmp_path / "missing.flac")
+    ]
+    errors = {Path(r["file"]).name: r.get("error") for r in results}
+    assert errors["empty.wav"] == "empty file"
+    assert errors["missing.flac"] == "no such file"
+    assert errors["notes.txt"].startswith("cannot decode")
+    assert errors["corrupt.wav"]
+    assert "windows" in results[2] and "error" not in results[2]
+
+
+@pytest.mark.parametrize(
+    ("name", "rate", "channels"),
+    [("8k", 8000, 1), ("48k", 48000, 1), ("stereo", 44100, 2)],
+)
+def test_any_rate_or_channel_count_is_converted(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    validation_clip: Callable[[str, str], Path],
+    name: str,
+    rate: int,
+    channels: int,
+) -> None:
+    """A cry resampled to 8 kHz, 48 kHz or 44.1 kHz stereo is still found, with the same duration."""
+    from custom_components.baby_monitor.engine.audio import decode_file, resample
+
+    audio = decode_file(validation_clip("cry", "donateacry"))
+    converted = resample(audio, 16000, rate)
+    if channels == 2:
+        converted = np.stack([converted, converted * 0.5], axis=1)
+    path = write_wav(tmp_path / f"{name}.wav", converted, rate, channels)
+    status, (result,) = scan(capsys, path)
+    assert status == 0
+    assert result["duration_s"] == pytest.approx(audio.size / 16000, abs=0.01)
+    assert max(w["cry"] for w in result["windows"]) > 0.5
+
+
+def test_silence_and_clipping_are_handled(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Digital silence gives low scores; a square wave clipped at full scale does not crash."""
+    silence = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 9))
+    t = np.arange(16000 * 3) / 16000
+    clipped = write_wav(
+        tmp_path / "clipped.wav", np.clip(4 * np.sin(2 * np.pi * 300 * t), -1, 1)
+    )
+    status, results = scan(capsys, silence, clipped)
+    assert status == 0
+    assert len(results[0]["windows"]) == 3  # ends at 7, 8, 9 s
+    assert max(w["cry"] for w in results[0]["windows"]) < 0.2
+    assert results[0]["events"] == []
+    assert len(results[1]["windows"]) == 1  # shorter than a window: one window
+
+
+def test_nan_and_infinite_samples_become_silence(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A float WAV containing NaN and inf still scans to finite probabilities."""
+    samples = np.sin(np.arange(16000 * 2) / 5).astype("<f4") * 0.3
+    samples[100:2000] = np.nan
+    samples[5000:6000] = np.inf
+    body = samples.tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, 16000, 16000 * 4, 4, 32)
+    header = b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(body)) + b"WAVE"
+    path = tmp_path / "nan.wav"
+    path.write_bytes(
+        header
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(body))
+        + body
+    )
+    status, (result,) = scan(capsys, path)
+    assert status == 0
+    assert all(np.isfinite(w["cry"]) and 0 <= w["cry"] <= 1 for w in result["windows"])
+
+
+def test_backends_give_the_same_scan(
+    capsys: pytest.CaptureFixture[str], validation_clip: Callable[[str, str], Path]
+) -> None:
+    """`--backend numpy` and `--backend litert` agree on every window within 1e-4."""
+    laugh = validation_clip("laughter", "esc50")
+    results = {}
+    for backend in ("numpy", "litert"):
+        status, (result,) = scan(capsys, "--backend", backend, laugh)
+        assert status == 0 and result["backend"] == backend
+        results[backend] = np.array(
+            [[w["cry"], w["laughter"]] for w in result["windows"]]
+        )
+    np.testing.assert_allclose(results["numpy"], results["litert"], atol=1.1e-4)
+
+
+def test_plot_is_written(
+    tmp_path: Path, validation_clip: Callable[[str, str], Path]
+) -> None:
+    """`--plot` writes a PNG with the scan of the file."""
+    out = tmp_path / "scan.png"
+    assert main(["scan", "--plot", str(out), str(validation_clip("cry", "esc50"))]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_mismatch_exits_2_with_the_reason(
+    capsys: pytest.CaptureFixture[str], model_copy: Path, tmp_path: Path
+) -> None:
+    """A truncated model file stops the scan with status 2 and says what is wrong."""
+    tflite = model_copy.with_suffix(".tflite")
+    tflite.write_bytes(tflite.read_bytes()[:500])
+    wav = write_wav(tmp_path / "x.wav", np.zeros(16000))
+    assert main(["scan", "--model", str(model_copy), str(wav)]) == 2
+    assert "does not match its metadata" in capsys.readouterr().err
+
+
+def test_scan_works_without_litert_installed(
+    tmp_path: Path, validation_clip: Callable[[str, str], Path]
+) -> None:
+    """With LiteRT and tflite-runtime unimportable, `auto` falls back to the numpy executor."""
+    code = (
+        "import sys; sys.modules['ai_edge_litert'] = None; sys.modules['tflite_runtime'] = None\n"
+        "from custom_components.baby_monitor.engine.cli import main\n"
+        f"sys.exit(main(['scan', '--json', {str(validation_clip('cry', 'donateacry'))!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["backend"] == "numpy"
+    assert result["events"] and result["events"][0]["type"] == "cry"

@@ -1,0 +1,96 @@
+"""Model files are checked against their metadata before anything runs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from custom_components.baby_monitor.engine.model import (
+    ModelError,
+    ModelMetadata,
+    load_metadata,
+)
+from custom_components.baby_monitor.engine.runtime import load_runtime
+
+
+def test_shipped_model_metadata_is_consistent(meta: ModelMetadata) -> None:
+    """The shipped model is small, labelled cry/laughter, and its input fits the frontend."""
+    assert meta.labels == ("cry", "laughter")
+    assert meta.input_shape == (1, meta.window_frames, meta.frontend.n_mels, 1)
+    assert meta.window_s == 7.0 and meta.sample_rate == 16000
+    assert meta.model_path.stat().st_size <= 1_000_000
+    assert all(0 < t < 1 for t in meta.thresholds.values())
+    assert len(meta.read_model()) == meta.model_path.stat().st_size
+
+
+def test_truncated_model_file_is_named_as_not_matching(model_copy: Path) -> None:
+    """A truncated .tflite fails the hash check, and the message says so."""
+    tflite = model_copy.with_suffix(".tflite")
+    tflite.write_bytes(tflite.read_bytes()[:1000])
+    with pytest.raises(ModelError, match=r"does not match its metadata: sha256"):
+        load_metadata(model_copy).read_model()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "litert"])
+def test_corrupt_model_with_matching_hash_is_reported_by_the_runtime(
+    model_copy: Path, backend: str
+) -> None:
+    """Garbage that matches its (rewritten) hash still fails to load, with the backend named."""
+    import hashlib
+
+    tflite = model_copy.with_suffix(".tflite")
+    garbage = b"\x00\x01not a flatbuffer" * 10
+    tflite.write_bytes(garbage)
+    data = json.loads(model_copy.read_text())
+    data["sha256"] = hashlib.sha256(garbage).hexdigest()
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=f"cannot load model .* with {backend}"):
+        load_runtime(load_metadata(model_copy), backend)  # type: ignore[arg-type]
+
+
+def test_input_shape_that_does_not_fit_the_frontend(model_copy: Path) -> None:
+    """Metadata whose input shape disagrees with its frontend names both."""
+    data = json.loads(model_copy.read_text())
+    data["input"]["shape"] = [1, 100, 64, 1]
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(
+        ModelError, match=r"input shape \[1, 100, 64, 1\] does not match"
+    ):
+        load_metadata(model_copy)
+
+
+def test_metadata_that_disagrees_with_the_model_file(model_copy: Path) -> None:
+    """A frontend changed in the JSON (now 32 mels) no longer fits the model's real input."""
+    data = json.loads(model_copy.read_text())
+    data["frontend"]["n_mels"] = 32
+    data["input"]["shape"] = [1, data["input"]["shape"][1], 32, 1]
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="takes input .* but its metadata says"):
+        load_runtime(load_metadata(model_copy), "numpy")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ("{}", "has no 'labels'"),
+    ],
+)
+def test_unreadable_metadata(model_copy: Path, content: str, message: str) -> None:
+    """Broken metadata JSON is reported with what is wrong."""
+    model_copy.write_text(content)
+    with pytest.raises(ModelError, match=message):
+        load_metadata(model_copy)
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    """A model path that does not exist is named."""
+    with pytest.raises(ModelError, match="cannot read model metadata"):
+        load_metadata(tmp_path / "nothing.json")
+
+
+def test_unknown_backend(meta: ModelMetadata) -> None:
+    """Asking for a backend that does not exist lists the real ones."""
+    with pytest.raises(ModelError, match="choose one of litert, tflite, numpy"):
+        load_runtime(meta, "onnx")  # type: ignore[arg-type]
