@@ -198,3 +198,64 @@ def test_scan_works_without_litert_installed(
     result = json.loads(done.stdout)
     assert result["backend"] == "numpy"
     assert result["events"] and result["events"][0]["type"] == "cry"
+
+
+def test_listen_prints_cry_events_from_a_stream(
+    capsys: pytest.CaptureFixture[str], validation_clip: Callable[[str, str], Path]
+) -> None:
+    """`listen --url` on a recording prints cry_started then cry_stopped as JSON lines."""
+    status = main(["listen", "--url", str(validation_clip("cry", "donateacry"))])
+    captured = capsys.readouterr()
+    events = [json.loads(line)["event"] for line in captured.out.splitlines()]
+    assert status == 0
+    assert events == ["cry_started", "cry_stopped"]
+    assert "stream ended" in captured.err
+
+
+def test_listen_to_an_unreachable_stream_exits_2(
+    capsys: pytest.CaptureFixture[str], socket_enabled: None
+) -> None:
+    """A stream URL nobody serves ends with status 2 and a message naming the redacted URL."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://user:secret@127.0.0.1:{port}/live.wav"
+    assert main(["listen", "--url", url]) == 2
+    err = capsys.readouterr().err
+    assert "secret" not in err and f"127.0.0.1:{port}" in err
+
+
+def test_devices_lists_portaudio_inputs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`devices` shows each input with its index, channels and rate, the default marked."""
+    from custom_components.baby_monitor.engine import sources
+
+    fake = [
+        sources.InputDevice(0, "USB nursery mic", 1, 48000.0, True),
+        sources.InputDevice(3, "Webcam", 2, 44100.0, False),
+    ]
+    monkeypatch.setattr(sources, "list_input_devices", lambda: fake)
+    monkeypatch.setattr(sources, "portaudio_available", lambda: True)
+    assert main(["devices"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "*   0  USB nursery mic  (1 ch, 48000 Hz)",
+        "    3  Webcam  (2 ch, 44100 Hz)",
+    ]
+    assert main(["devices", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[1]["name"] == "Webcam"
+
+
+def test_devices_without_portaudio_points_to_ffmpeg(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where PortAudio is missing (HA OS), `devices` says how to use the ffmpeg microphone."""
+    from custom_components.baby_monitor.engine import sources
+
+    monkeypatch.setattr(sources, "list_input_devices", list)
+    monkeypatch.setattr(sources, "portaudio_available", lambda: False)
+    assert main(["devices"]) == 0
+    assert "--ffmpeg-mic pulse default" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 import sys
@@ -13,7 +14,7 @@ import time
 from typing import Any, TextIO
 
 from .audio import AudioError, decode_file
-from .detector import DetectorConfig, detect_episodes
+from .detector import DetectorConfig, SoundEvent, detect_episodes
 from .model import DEFAULT_MODEL, ModelError, load_metadata
 from .pipeline import Listener
 from .runtime import BACKENDS, ModelRuntime, load_runtime
@@ -141,8 +142,21 @@ def _load(args: argparse.Namespace) -> ModelRuntime:
     return load_runtime(load_metadata(args.model), args.backend)
 
 
+def _event_line(event: SoundEvent) -> str:
+    """One JSON line per event, named as Home Assistant's event entity names them."""
+    kind = "cry" if event.label == "cry" else event.label
+    return json.dumps(
+        {
+            "t": round(event.t, 2),
+            "event": f"{kind}_{event.kind}",
+            "confidence": round(event.confidence, 3),
+            "duration": round(event.duration, 2),
+        }
+    )
+
+
 async def _listen(args: argparse.Namespace) -> int:
-    from .sources import FFmpegSource, SoundDeviceSource  # noqa: PLC0415
+    from .sources import FFmpegSource, SoundDeviceSource, SourceError  # noqa: PLC0415
 
     runtime = _load(args)
     listener = Listener(runtime, _configs(runtime, args), args.hop)
@@ -172,17 +186,18 @@ async def _listen(args: argparse.Namespace) -> int:
                         json.dumps({"t": scored.t, **scored.probabilities}), flush=True
                     )
                 for event in scored.events:
-                    record = {
-                        "t": round(event.t, 2),
-                        "event": f"{'cry' if event.label == 'cry' else 'laughter'}_{event.kind}",
-                        "confidence": round(event.confidence, 3),
-                        "duration": round(event.duration, 2),
-                    }
-                    print(json.dumps(record), flush=True)
+                    print(_event_line(event), flush=True)
             if args.seconds and time.monotonic() - started >= args.seconds:
                 break
+    except SourceError as err:
+        if err.reason != "stream_ended":
+            raise
+        print(f"stream ended: {err}", file=sys.stderr)
     finally:
         await source.stop()
+        for detector in listener.detectors.values():
+            if (event := detector.reset(listener.stream.seconds)) is not None:
+                print(_event_line(event), flush=True)
     return 0
 
 
@@ -191,7 +206,7 @@ def _devices(args: argparse.Namespace) -> int:
 
     devices = list_input_devices()
     if args.json:
-        print(json.dumps([device.__dict__ for device in devices]))
+        print(json.dumps([dataclasses.asdict(device) for device in devices]))
         return 0
     if not portaudio_available():
         print(
