@@ -41,6 +41,25 @@ def _tflite(content: bytes) -> _Interpreter:
     return interpreter
 
 
+def _single_threaded(invoke: Callable[[], None]) -> Callable[[], None]:
+    """Keep BLAS on one thread for `invoke`.
+
+    OpenBLAS spreads the executor's small matrix products over every core, whose threads then
+    spin: seven times the CPU for the same answer on a two-core machine. threadpoolctl is optional.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+    except ImportError:
+        return invoke
+    controller = ThreadpoolController()
+
+    def run() -> None:
+        with controller.limit(limits=1, user_api="blas"):
+            invoke()
+
+    return run
+
+
 def _numpy(content: bytes) -> _Interpreter:
     from .tflite_numpy import NumpyInterpreter  # noqa: PLC0415 - heavy only when chosen
 
@@ -96,6 +115,11 @@ class ModelRuntime:
                 f"model {meta.model_path.name} has {n_out} outputs but its metadata lists "
                 f"{len(meta.labels)} labels"
             )
+        self._invoke = (
+            _single_threaded(interpreter.invoke)
+            if backend == "numpy"
+            else interpreter.invoke
+        )
         self._input_index = int(model_input["index"])
         self._output_index = int(model_output["index"])
         self._input_dtype = np.dtype(model_input["dtype"])
@@ -110,7 +134,7 @@ class ModelRuntime:
             info = np.iinfo(self._input_dtype)
             batch = np.clip(np.round(batch / scale + zero_point), info.min, info.max)
         self._interpreter.set_tensor(self._input_index, batch.astype(self._input_dtype))
-        self._interpreter.invoke()
+        self._invoke()
         out = self._interpreter.get_tensor(self._output_index).reshape(-1)
         scale, zero_point = self._output_quant
         if out.dtype != np.float32:
