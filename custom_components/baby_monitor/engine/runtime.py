@@ -61,7 +61,7 @@ def _single_threaded(invoke: Callable[[], None]) -> Callable[[], None]:
 
 
 def _numpy(content: bytes) -> _Interpreter:
-    from .tflite_numpy import NumpyInterpreter  # noqa: PLC0415 - heavy only when chosen
+    from .tflite import NumpyInterpreter  # noqa: PLC0415 - heavy only when chosen
 
     return NumpyInterpreter(model_content=content)
 

@@ -1,0 +1,106 @@
+"""Enums and constants of TFLite's ``schema.fbs``, and the error for models we cannot run."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "ACT_NONE",
+    "ACT_RELU",
+    "ACT_RELU6",
+    "ACT_RELU_N1_TO_1",
+    "ACT_TANH",
+    "CUSTOM_OPERATOR",
+    "FILE_IDENTIFIER",
+    "MAX_TENSOR_BYTES",
+    "OPERATOR_NAMES",
+    "PADDING_SAME",
+    "PADDING_VALID",
+    "QUANTIZED_DTYPES",
+    "SCHEMA_VERSION",
+    "TENSOR_DTYPES",
+    "UNSUPPORTED_TENSOR_TYPES",
+    "TFLiteFormatError",
+]
+
+
+class TFLiteFormatError(ValueError):
+    """A model file the numpy executor cannot run: not TFLite, corrupt, or using unsupported features."""
+
+
+# BuiltinOperator enum of schema.fbs, values 0..161 in order (the STABLEHLO_* ops after it have no
+# TFLite runtime kernels and are reported by number).
+OPERATOR_NAMES: Final[tuple[str, ...]] = tuple(
+    """
+    ADD AVERAGE_POOL_2D CONCATENATION CONV_2D DEPTHWISE_CONV_2D DEPTH_TO_SPACE DEQUANTIZE
+    EMBEDDING_LOOKUP FLOOR FULLY_CONNECTED HASHTABLE_LOOKUP L2_NORMALIZATION L2_POOL_2D
+    LOCAL_RESPONSE_NORMALIZATION LOGISTIC LSH_PROJECTION LSTM MAX_POOL_2D MUL RELU RELU_N1_TO_1
+    RELU6 RESHAPE RESIZE_BILINEAR RNN SOFTMAX SPACE_TO_DEPTH SVDF TANH CONCAT_EMBEDDINGS SKIP_GRAM
+    CALL CUSTOM EMBEDDING_LOOKUP_SPARSE PAD UNIDIRECTIONAL_SEQUENCE_RNN GATHER BATCH_TO_SPACE_ND
+    SPACE_TO_BATCH_ND TRANSPOSE MEAN SUB DIV SQUEEZE UNIDIRECTIONAL_SEQUENCE_LSTM STRIDED_SLICE
+    BIDIRECTIONAL_SEQUENCE_RNN EXP TOPK_V2 SPLIT LOG_SOFTMAX DELEGATE BIDIRECTIONAL_SEQUENCE_LSTM
+    CAST PRELU MAXIMUM ARG_MAX MINIMUM LESS NEG PADV2 GREATER GREATER_EQUAL LESS_EQUAL SELECT
+    SLICE SIN TRANSPOSE_CONV SPARSE_TO_DENSE TILE EXPAND_DIMS EQUAL NOT_EQUAL LOG SUM SQRT RSQRT
+    SHAPE POW ARG_MIN FAKE_QUANT REDUCE_PROD REDUCE_MAX PACK LOGICAL_OR ONE_HOT LOGICAL_AND
+    LOGICAL_NOT UNPACK REDUCE_MIN FLOOR_DIV REDUCE_ANY SQUARE ZEROS_LIKE FILL FLOOR_MOD RANGE
+    RESIZE_NEAREST_NEIGHBOR LEAKY_RELU SQUARED_DIFFERENCE MIRROR_PAD ABS SPLIT_V UNIQUE CEIL
+    REVERSE_V2 ADD_N GATHER_ND COS WHERE RANK ELU REVERSE_SEQUENCE MATRIX_DIAG QUANTIZE
+    MATRIX_SET_DIAG ROUND HARD_SWISH IF WHILE NON_MAX_SUPPRESSION_V4 NON_MAX_SUPPRESSION_V5
+    SCATTER_ND SELECT_V2 DENSIFY SEGMENT_SUM BATCH_MATMUL PLACEHOLDER_FOR_GREATER_OP_CODES CUMSUM
+    CALL_ONCE BROADCAST_TO RFFT2D CONV_3D IMAG REAL COMPLEX_ABS HASHTABLE HASHTABLE_FIND
+    HASHTABLE_IMPORT HASHTABLE_SIZE REDUCE_ALL CONV_3D_TRANSPOSE VAR_HANDLE READ_VARIABLE
+    ASSIGN_VARIABLE BROADCAST_ARGS RANDOM_STANDARD_NORMAL BUCKETIZE RANDOM_UNIFORM MULTINOMIAL GELU
+    DYNAMIC_UPDATE_SLICE RELU_0_TO_1 UNSORTED_SEGMENT_PROD UNSORTED_SEGMENT_MAX
+    UNSORTED_SEGMENT_SUM ATAN2 UNSORTED_SEGMENT_MIN SIGN BITCAST BITWISE_XOR RIGHT_SHIFT
+    """.split()  # noqa: SIM905 - 162 names read better as a block than one per line
+)
+CUSTOM_OPERATOR: Final = 32
+
+# TensorType enum of schema.fbs: the types numpy can hold, then the names of the others.
+TENSOR_DTYPES: Final[dict[int, np.dtype[Any]]] = {
+    0: np.dtype(np.float32),
+    1: np.dtype(np.float16),
+    2: np.dtype(np.int32),
+    3: np.dtype(np.uint8),
+    4: np.dtype(np.int64),
+    6: np.dtype(np.bool_),
+    7: np.dtype(np.int16),
+    9: np.dtype(np.int8),
+    10: np.dtype(np.float64),
+    12: np.dtype(np.uint64),
+    15: np.dtype(np.uint32),
+    16: np.dtype(np.uint16),
+}
+UNSUPPORTED_TENSOR_TYPES: Final[dict[int, str]] = {
+    5: "STRING",
+    8: "COMPLEX64",
+    11: "COMPLEX128",
+    13: "RESOURCE",
+    14: "VARIANT",
+    17: "INT4",
+    18: "BFLOAT16",
+    19: "INT2",
+    20: "UINT4",
+}
+QUANTIZED_DTYPES: Final = frozenset(
+    {np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16)}
+)
+
+SCHEMA_VERSION: Final = 3
+MAX_TENSOR_BYTES: Final = (
+    1 << 31
+)  # a larger tensor means a corrupt file on this hardware
+FILE_IDENTIFIER: Final = b"TFL3"
+
+# Padding and ActivationFunctionType enums of schema.fbs.
+PADDING_SAME: Final = 0
+PADDING_VALID: Final = 1
+ACT_NONE: Final = 0
+ACT_RELU: Final = 1
+ACT_RELU_N1_TO_1: Final = 2
+ACT_RELU6: Final = 3
+ACT_TANH: Final = 4
+ACTIVATION_NAMES: Final = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
