@@ -30,14 +30,34 @@ class Pools:
     positives: dict[str, list[Floats]]  # label -> clips
     negatives: list[Floats]
     music: list[Floats]
+    negative_weights: npt.NDArray[np.float64] | None = (
+        None  # draw hard negatives more often
+    )
     labels: tuple[str, ...] = ("cry", "laughter")
     mix: dict[str, float] = field(
         default_factory=lambda: {"cry": 0.35, "laughter": 0.2}
     )
 
 
-def _pick(items: list[Floats], rng: np.random.Generator) -> Floats:
-    return items[int(rng.integers(len(items)))]
+def _pick(
+    items: list[Floats],
+    rng: np.random.Generator,
+    weights: npt.NDArray[np.float64] | None = None,
+) -> Floats:
+    return items[
+        int(rng.choice(len(items), p=weights))
+        if weights is not None
+        else int(rng.integers(len(items)))
+    ]
+
+
+def _onset(clip: Floats, frame: int = 400) -> int:
+    """Index where the sound gets going: the first frame within 15 dB of the clip's loudest."""
+    n = clip.size // frame
+    if n < 2:
+        return 0
+    energy = (clip[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
+    return int(np.argmax(energy > energy.max() * 10 ** (-15 / 10))) * frame
 
 
 def _scaled(background: Floats, reference: Floats, snr_db: float) -> Floats:
@@ -55,7 +75,8 @@ def _place(clip: Floats, n: int, rng: np.random.Generator) -> tuple[Floats, Floa
     """
     window = np.zeros(n, np.float32)
     if rng.random() < 0.4:
-        seg = clip[: int(rng.uniform(1.0, 3.0) * SAMPLE_RATE)]
+        start = _onset(clip)
+        seg = clip[start : start + int(rng.uniform(1.0, 3.0) * SAMPLE_RATE)]
         window[n - seg.size :] = seg
         return window, seg
     if clip.size >= n:
@@ -75,9 +96,11 @@ def _background(n: int, pools: Pools, rng: np.random.Generator) -> Floats:
         return coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
     if kind < 0.25 and pools.music:
         return fit_length(_pick(pools.music, rng), n, rng).copy()
-    bed = fit_length(_pick(pools.negatives, rng), n, rng).copy()
+    bed = fit_length(_pick(pools.negatives, rng, pools.negative_weights), n, rng).copy()
     if rng.random() < 0.3:
-        other = fit_length(_pick(pools.negatives, rng), n // 2, rng)
+        other = fit_length(
+            _pick(pools.negatives, rng, pools.negative_weights), n // 2, rng
+        )
         bed[n - other.size :] += _scaled(other, bed, rng.uniform(-6, 6))
     return bed
 
@@ -92,11 +115,19 @@ def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, 
             chosen, label[i] = name, 1.0
             break
 
-    if chosen is None:
+    # Negatives are placed exactly like positives (padding, onsets, beds), so that how a sound
+    # sits in the window says nothing about its label.
+    if chosen is not None:
+        foreground: Floats | None = _pick(pools.positives[chosen], rng)
+    elif rng.random() < 0.6:
+        foreground = _pick(pools.negatives, rng, pools.negative_weights)
+    else:
+        foreground = None
+    if foreground is None:
         audio = _background(n, pools, rng)
         reference = audio
     else:
-        audio, reference = _place(_pick(pools.positives[chosen], rng), n, rng)
+        audio, reference = _place(foreground, n, rng)
         if rng.random() < 0.6:
             audio += _scaled(_background(n, pools, rng), reference, rng.uniform(-5, 20))
     if rng.random() < 0.3:  # a sound machine or lullaby on top of whatever is happening
@@ -114,7 +145,7 @@ def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, 
         audio = band_limit(audio, rng)
     if active_rms(audio) < 1e-6:
         audio = coloured_noise(n, "pink", rng) * np.float32(1e-3)
-    audio = set_level(audio, rng.uniform(-45, -12))
+    audio = set_level(audio, rng.uniform(-55, -6))
     audio += coloured_noise(n, "white", rng) * np.float32(
         10 ** (rng.uniform(-85, -60) / 20)
     )
