@@ -196,8 +196,8 @@ async def _listen(args: argparse.Namespace) -> int:
     finally:
         await source.stop()
         for detector in listener.detectors.values():
-            if (event := detector.reset(listener.stream.seconds)) is not None:
-                print(_event_line(event), flush=True)
+            if (closing := detector.reset(listener.stream.seconds)) is not None:
+                print(_event_line(closing), flush=True)
     return 0
 
 
