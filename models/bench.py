@@ -33,49 +33,10 @@ from custom_components.baby_monitor.engine.runtime import (
 from .data import DEFAULT_DATA, load_audio, read_manifest
 from .evaluate import clip_scores, evaluate_model, window_max
 from .metrics import threshold_at_fpr
+from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 from .train import ROOT, validation_maskers
 
 type Floats = npt.NDArray[np.float32]
-
-YAMNET = DEFAULT_DATA.parent / "models" / "yamnet.tflite"
-YAMNET_CLASSES = {"cry": (19, 20, 21), "laughter": (13, 14, 15, 16, 17, 18)}
-YAMNET_SAMPLES = 15600
-
-
-class YamNet:
-    """The peer: YAMNet TFLite on LiteRT, one thread."""
-
-    def __init__(self, path: Path = YAMNET) -> None:
-        """Load the model."""
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-
-        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
-        self._interpreter.allocate_tensors()
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-
-    def frames(self, audio: Floats) -> Floats:
-        """Class scores of each consecutive 0.975-s frame (the last one zero-padded)."""
-        n = max(1, -(-audio.size // YAMNET_SAMPLES))
-        padded = np.zeros(n * YAMNET_SAMPLES, np.float32)
-        padded[: audio.size] = audio
-        rows = []
-        for chunk in padded.reshape(n, YAMNET_SAMPLES):
-            self._interpreter.set_tensor(self._input, chunk[None])
-            self._interpreter.invoke()
-            rows.append(self._interpreter.get_tensor(self._output)[0])
-        return np.stack(rows)
-
-    def score_clip(self, audio: Floats) -> Floats:
-        """[cry, laughter]: max over frames of the max over each label's classes."""
-        frames = self.frames(audio)
-        return np.array(
-            [
-                frames[:, list(YAMNET_CLASSES[label])].max()
-                for label in ("cry", "laughter")
-            ],
-            np.float32,
-        )
 
 
 def _rss_mb() -> float:

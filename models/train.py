@@ -32,6 +32,7 @@ from custom_components.baby_monitor.engine.runtime import load_runtime
 from .data import DEFAULT_DATA, Clip, load_audio, read_manifest, trim_silence
 from .evaluate import evaluate_model, window_max
 from .synth import Pools, synthesize
+from .teacher import FRAME as TEACHER_FRAME, YAMNET, YamNet
 
 type Floats = npt.NDArray[np.float32]
 
@@ -68,6 +69,7 @@ class Settings:
     batch_size: int = 64
     learning_rate: float = 3e-3
     limit: int | None = None
+    distil: bool = True  # learn YAMNet's 521 class scores as a side task (not exported)
     frontend: FrontendConfig = FrontendConfig()
 
 
@@ -103,44 +105,68 @@ def build_pools(clips: Sequence[Clip], audios: Sequence[Floats]) -> Pools:
 
 
 _POOLS: Pools | None = None
+_TEACHER: Any = None
 
 
 def _chunk(
-    args: tuple[int, int, int, FrontendConfig],
-) -> tuple[npt.NDArray[np.float16], Floats]:
+    args: tuple[int, int, int, FrontendConfig, bool],
+) -> tuple[npt.NDArray[np.float16], Floats, npt.NDArray[np.float16] | None]:
     """Synthesise one reproducible chunk of examples (seeded by chunk number, not by worker)."""
-    seed, index, count, frontend = args
+    global _TEACHER  # noqa: PLW0603 - one teacher per worker process
+    seed, index, count, frontend, distil = args
     assert _POOLS is not None
+    if distil and _TEACHER is None:
+        _TEACHER = YamNet()
     rng = np.random.default_rng([seed, index])
     context = frontend.win_length - frontend.hop_length
     n = int(WINDOW_S * frontend.sample_rate) + context
-    features, labels = [], []
+    features, labels, soft = [], [], []
     for _ in range(count):
         audio, label = synthesize(_POOLS, n, rng)
         features.append(log_mel(audio, frontend).astype(np.float16))
         labels.append(label)
-    return np.stack(features), np.stack(labels)
+        if distil:
+            soft.append(
+                _TEACHER.soft_targets(audio[-7 * TEACHER_FRAME :]).astype(np.float16)
+            )
+    return np.stack(features), np.stack(labels), np.stack(soft) if distil else None
 
 
 def synthesize_dataset(
     pools: Pools, settings: Settings, count: int, seed: int
-) -> tuple[npt.NDArray[np.float16], Floats]:
-    """`count` windows of raw-dB log-mel features and their labels, made on every core."""
+) -> tuple[npt.NDArray[np.float16], Floats, npt.NDArray[np.float16] | None]:
+    """`count` windows of raw-dB log-mel features, labels and YAMNet's soft targets (if distilling)."""
     global _POOLS  # noqa: PLW0603 - read by forked workers
     _POOLS = pools
     raw = FrontendConfig(**{**settings.frontend.to_dict(), "log": LogScale()})
     jobs = [
-        (seed, i, min(_CHUNK, count - i * _CHUNK), raw)
+        (seed, i, min(_CHUNK, count - i * _CHUNK), raw, settings.distil)
         for i in range(-(-count // _CHUNK))
     ]
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         parts = pool.map(_chunk, jobs)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    soft = (
+        np.concatenate([p[2] for p in parts if p[2] is not None])
+        if settings.distil
+        else None
+    )
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        soft,
+    )
 
 
-def build_model(frames: int, mels: int, labels: int) -> Any:
-    """Build a small depthwise-separable CNN: ~9 M multiply-adds per 7-s window."""
+def build_model(
+    frames: int, mels: int, labels: int, teacher_classes: int = 0
+) -> tuple[Any, Any]:
+    """Build a small depthwise-separable CNN: ~9 M multiply-adds per 7-s window.
+
+    Returns (model to train, model to ship); with `teacher_classes` the trained one also has a
+    head imitating YAMNet's class scores, a side task that teaches general sound structure from
+    far more than our labels say, and that is dropped from the shipped model.
+    """
     import keras  # noqa: PLC0415
 
     layers = keras.layers
@@ -157,12 +183,20 @@ def build_model(frames: int, mels: int, labels: int) -> Any:
     )
     x = layers.Dropout(0.2)(pooled)
     outputs = layers.Dense(labels, activation="sigmoid", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="baby_monitor")
+    serving = keras.Model(inputs, outputs, name="baby_monitor")
+    if not teacher_classes:
+        return serving, serving
+    teacher = layers.Dense(teacher_classes, activation="sigmoid", name="teacher")(x)
+    return keras.Model(inputs, [outputs, teacher], name="baby_monitor_distil"), serving
 
 
 def _batches(
-    features: npt.NDArray[np.float16], labels: Floats, batch: int, seed: int
-) -> Iterator[tuple[Floats, Floats]]:
+    features: npt.NDArray[np.float16],
+    labels: Floats,
+    soft: npt.NDArray[np.float16] | None,
+    batch: int,
+    seed: int,
+) -> Iterator[tuple[Floats, Floats | tuple[Floats, Floats]]]:
     """Shuffled batches with feature-domain augmentation: level shift and SpecAugment masks."""
     rng = np.random.default_rng(seed)
     while True:
@@ -181,37 +215,59 @@ def _batches(
             tmask = (frame_idx >= t0[:, None]) & (frame_idx < (t0 + tw)[:, None])
             mask = fmask[:, None, :] | tmask[:, :, None]
             x = np.where(mask, x.mean(axis=(1, 2), keepdims=True), x)
-            yield x[..., None], labels[idx]
+            if soft is None:
+                yield x[..., None], labels[idx]
+            else:
+                yield x[..., None], (labels[idx], soft[idx].astype(np.float32))
 
 
 def train_model(
-    settings: Settings, features: npt.NDArray[np.float16], labels: Floats
+    settings: Settings,
+    features: npt.NDArray[np.float16],
+    labels: Floats,
+    soft: npt.NDArray[np.float16] | None = None,
 ) -> Any:
-    """Fit the CNN on standardised features with a cosine learning-rate schedule."""
+    """Fit the CNN on standardised features (cosine learning rate); returns the model to ship."""
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
-    model = build_model(features.shape[1], features.shape[2], labels.shape[1])
+    model, serving = build_model(
+        features.shape[1],
+        features.shape[2],
+        labels.shape[1],
+        0 if soft is None else soft.shape[1],
+    )
     steps = max(1, len(features) // settings.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         settings.learning_rate, decay_steps=steps * settings.epochs, alpha=0.02
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=0.02),
-    )
+    label_loss = keras.losses.BinaryCrossentropy(label_smoothing=0.02)
     frames, mels = features.shape[1:]
+    target_spec = tf.TensorSpec((settings.batch_size, labels.shape[1]), tf.float32)
+    if soft is None:
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=label_loss)
+        targets: Any = target_spec
+    else:
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss=[label_loss, keras.losses.BinaryCrossentropy()],
+            loss_weights=[1.0, 0.5],
+        )
+        targets = (
+            target_spec,
+            tf.TensorSpec((settings.batch_size, soft.shape[1]), tf.float32),
+        )
     data = tf.data.Dataset.from_generator(
-        lambda: _batches(features, labels, settings.batch_size, settings.seed),
+        lambda: _batches(features, labels, soft, settings.batch_size, settings.seed),
         output_signature=(
             tf.TensorSpec((settings.batch_size, frames, mels, 1), tf.float32),
-            tf.TensorSpec((settings.batch_size, labels.shape[1]), tf.float32),
+            targets,
         ),
     ).prefetch(2)
     model.fit(data, epochs=settings.epochs, steps_per_epoch=steps, verbose=2)
-    return model
+    return serving
 
 
 def export_tflite(model: Any) -> bytes:
@@ -296,9 +352,16 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--limit", type=int, help="clips per label and split (quick runs)"
     )
+    parser.add_argument(
+        "--no-distil", action="store_true", help="do not learn YAMNet's scores on the side"
+    )
     args = parser.parse_args(argv)
     settings = Settings(
-        seed=args.seed, examples=args.examples, epochs=args.epochs, limit=args.limit
+        seed=args.seed,
+        examples=args.examples,
+        epochs=args.epochs,
+        limit=args.limit,
+        distil=not args.no_distil and YAMNET.exists(),
     )
     started = time.monotonic()
 
@@ -310,7 +373,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"train {len(train_clips)} clips, validation {len(val_clips)} clips")
 
     pools = build_pools(train_clips, train_audio)
-    features, labels = synthesize_dataset(
+    features, labels, soft = synthesize_dataset(
         pools, settings, settings.examples, settings.seed
     )
     mean, std = (
@@ -323,7 +386,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print(f"synthesised {len(features)} windows in {time.monotonic() - started:.0f} s")
 
-    model = train_model(settings, features, labels)
+    model = train_model(settings, features, labels, soft)
     content = export_tflite(model)
     thresholds = dict.fromkeys(LABELS, 0.5)
     meta_path = write_model(args.out, args.name, content, frontend, thresholds, {})
@@ -354,6 +417,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seed": settings.seed,
         "examples": settings.examples,
         "epochs": settings.epochs,
+        "distilled_from_yamnet": settings.distil,
         "train_clips": len(train_clips),
         "validation_clips": len(val_clips),
     }
