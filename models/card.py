@@ -38,11 +38,19 @@ def _data_table(data: Path) -> list[str]:
 
 
 def _licences(data: Path) -> list[str]:
-    seen: dict[str, str] = {}
+    seen: dict[str, set[str]] = {}
     with (data / "manifest.csv").open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            seen.setdefault(row["source"], row["license"])
-    return [f"- **{source}**: {licence}" for source, licence in sorted(seen.items())]
+            seen.setdefault(row["source"], set()).add(row["license"])
+    return [
+        f"- **{source}**: "
+        + (
+            "; ".join(sorted(licences))
+            if len(licences) < 3
+            else "per recording, see ../shared/data/README.md"
+        )
+        for source, licences in sorted(seen.items())
+    ]
 
 
 def write_card(
@@ -66,9 +74,10 @@ def write_card(
             "dB, standardised). The frontend is `engine/frontend.py`, the same code in training and serving."
         ),
         (
-            "- Network: depthwise-separable CNN (conv 3x3/2 16 ch, then 3 x [depthwise 3x3/2 + pointwise "
-            "32/64/64 ch], each with batch norm + ReLU), global average and max pooling, dense layer, "
-            "sigmoid: multi-label `[cry, laughter]`. About 2.5 M multiply-adds per window."
+            "- Network: depthwise-separable CNN (conv 3x3/2 24 ch, then 5 x [depthwise 3x3 + "
+            "pointwise] with 48/96/96/128/128 channels and strides 2/2/1/2/1, each with batch "
+            "norm + ReLU), global average and max pooling, dense layer, sigmoid: multi-label "
+            "`[cry, laughter]`. About 9 M multiply-adds per window."
         ),
         (
             f"- File: float32 TFLite, {report['model_bytes'] / 1024:.0f} KiB. Runs on LiteRT, tflite-runtime "
@@ -105,7 +114,8 @@ def write_card(
         "- **Early windows**: in 40 % of positive windows only the first 1-3 s of the sound is present, at the end of the window.",
         "- **Masking**: positives mixed into household negatives, white/pink/brown noise and music or singing at -5…20 dB SNR.",
         "- **Bandwidth**: every window, whatever its label, is band-limited with probability 0.3 (random 0-300 Hz low cut, 3.2-5 kHz high cut), and the frontend stops at 4 kHz, so bandwidth carries no label information.",
-        "- **Rooms and levels**: synthetic reverberation (RT60 0.15-0.8 s), level -45…-12 dBFS, a microphone noise floor, occasional clipping.",
+        "- **Rooms and levels**: synthetic reverberation (RT60 0.15-0.8 s), level -55…-6 dBFS, a microphone noise floor, occasional clipping.",
+        "- **Placement**: negatives are placed in windows exactly like positives (silence around short clips, onsets at the end, beds under them), so padding or position says nothing about the label; negatives that sound most like crying or laughter (screaming, adult crying, moaning, cats, sheep, singing, children's voices, coughs, creaking doors) are drawn three times as often.",
         "- Feature domain: level shifts and SpecAugment time/frequency masks.",
         "",
         "## Validation metrics (fold 4, clip score = max over windows, as `scan` reports)",
@@ -158,6 +168,13 @@ def write_card(
             f"Adam with cosine decay, binary cross-entropy; seed {report['settings']['seed']}; "
             f"{report['settings']['train_clips']} training clips. Took {report['train_seconds'] / 60:.0f} min "
             "on 2 CPU cores."
+        ),
+        (
+            "- Distillation: a side head learns YAMNet's 521 class scores on every training window "
+            "(teacher: `../shared/models/yamnet.tflite`); it is dropped before export, so the shipped "
+            "weights and the network are ours alone."
+            if report["settings"].get("distilled_from_yamnet")
+            else "- No distillation."
         ),
         "- Reproduce: `scripts/train` (TensorFlow CPU, pinned in `requirements/train.lock`).",
         "",

@@ -182,17 +182,24 @@ def test_model_mismatch_exits_2_with_the_reason(
     assert "does not match its metadata" in capsys.readouterr().err
 
 
-def test_scan_works_without_litert_installed(
+def test_scan_works_without_litert_or_home_assistant(
     tmp_path: Path, validation_clip: Callable[[str, str], Path]
 ) -> None:
-    """With LiteRT and tflite-runtime unimportable, `auto` falls back to the numpy executor."""
+    """The console script runs on numpy alone: no LiteRT, tflite-runtime or Home Assistant."""
     code = (
-        "import sys; sys.modules['ai_edge_litert'] = None; sys.modules['tflite_runtime'] = None\n"
-        "from custom_components.baby_monitor.engine.cli import main\n"
-        f"sys.exit(main(['scan', '--json', {str(validation_clip('cry', 'donateacry'))!r}]))\n"
+        "import sys\n"
+        "for name in ('ai_edge_litert', 'tflite_runtime', 'homeassistant'):\n"
+        "    sys.modules[name] = None\n"
+        "import baby_monitor_cli\n"
+        f"sys.argv = ['baby-monitor', 'scan', '--json', {str(validation_clip('cry', 'donateacry'))!r}]\n"
+        "sys.exit(baby_monitor_cli.main())\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
