@@ -32,7 +32,7 @@ class Window:
 
     t: float
     features: Floats  # (frames, mels), owned copy
-    level_dbfs: float  # loudness of the audio since the previous window
+    level_dbfs: float  # loudness of the last hop of audio before the window's end
 
 
 class WindowStream:
@@ -48,7 +48,8 @@ class WindowStream:
         self._step = max(1, frontend.frames_for(hop_s))
         self._ring = FrameRing(self._size, silence_frame(frontend))
         self._frames = 0
-        self._energy = 0.0
+        self._level_span = self._step * frontend.hop_length
+        self._recent: Floats = np.zeros(0, np.float32)  # the last `_level_span` samples
         self._samples = 0
 
     @property
@@ -60,13 +61,16 @@ class WindowStream:
         """Start again from silence (a new connection)."""
         self.frontend.reset()
         self._ring.reset()
-        self._frames, self._energy, self._samples = 0, 0.0, 0
+        self._frames, self._samples = 0, 0
+        self._recent = np.zeros(0, np.float32)
 
     def push(self, samples: npt.ArrayLike) -> list[Window]:
         """Add audio (float in [-1, 1], any block size); returns the windows it completes."""
         audio = sanitize(samples)
-        self._energy += float(np.dot(audio, audio))
+        heard = np.concatenate((self._recent, audio))
+        base = self._samples - self._recent.size  # stream index of heard[0]
         self._samples += audio.size
+        self._recent = heard[-self._level_span :]
         frames = self.frontend.process(audio)
         windows: list[Window] = []
         while len(frames):
@@ -77,8 +81,10 @@ class WindowStream:
             self._frames += take
             frames = frames[take:]
             if self._frames == target:
-                level = level_dbfs(self._energy / max(self._samples, 1))
-                self._energy, self._samples = 0.0, 0
+                # frame k ends at stream sample (k + 1) * hop: level of the hop before the window end
+                end = self._frames * self._config.hop_length - base
+                span = heard[max(0, end - self._level_span) : end]
+                level = level_dbfs(float(np.dot(span, span)) / max(span.size, 1))
                 windows.append(Window(self.seconds, self._ring.window().copy(), level))
         return windows
 
