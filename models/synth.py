@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from custom_components.baby_monitor.engine.resample import resample
+
 from .augment import (
     active_rms,
     band_limit,
@@ -89,6 +91,22 @@ def _place(clip: Floats, n: int, rng: np.random.Generator) -> tuple[Floats, Floa
     return window, clip
 
 
+def _vary(clip: Floats, rng: np.random.Generator) -> Floats:
+    """Shift pitch and tempo together by -15…+18 % (another baby, another adult), half the time."""
+    if rng.random() < 0.5:
+        return clip
+    to_rate = round(SAMPLE_RATE / rng.uniform(0.85, 1.18) / 100) * 100
+    return resample(clip, SAMPLE_RATE, to_rate)
+
+
+def _quiet_room(n: int, rng: np.random.Generator) -> Floats:
+    """Make a nursery at night: faint coloured noise at -90…-45 dBFS, sometimes digital silence."""
+    if rng.random() < 0.25:
+        return np.zeros(n, np.float32)
+    noise = coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
+    return set_level(noise, rng.uniform(-90, -45))
+
+
 def _background(n: int, pools: Pools, rng: np.random.Generator) -> Floats:
     """Household sound: one or two negative clips, music, or a noise machine."""
     kind = rng.random()
@@ -117,6 +135,8 @@ def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, 
 
     # Negatives are placed exactly like positives (padding, onsets, beds), so that how a sound
     # sits in the window says nothing about its label.
+    if chosen is None and rng.random() < 0.08:
+        return _quiet_room(n, rng), label
     if chosen is not None:
         foreground: Floats | None = _pick(pools.positives[chosen], rng)
     elif rng.random() < 0.6:
@@ -127,7 +147,7 @@ def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, 
         audio = _background(n, pools, rng)
         reference = audio
     else:
-        audio, reference = _place(foreground, n, rng)
+        audio, reference = _place(_vary(foreground, rng), n, rng)
         if rng.random() < 0.6:
             audio += _scaled(_background(n, pools, rng), reference, rng.uniform(-5, 20))
     if rng.random() < 0.3:  # a sound machine or lullaby on top of whatever is happening
