@@ -1,1 +1,103 @@
 """Baby Monitor: on-device crying and laughter detection for Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+
+from .const import (
+    BACKEND_AUTO,
+    CONF_BACKEND,
+    DOMAIN,
+    ISSUE_MODEL_ERROR,
+    ISSUE_SOURCE_DOWN,
+    SOUND_ENTITY_KEYS,
+)
+from .engine.model import ModelError
+from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime, Settings, load_model
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.EVENT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) -> bool:
+    """Load the model, start listening and set up the entities."""
+    issue_id = f"{ISSUE_MODEL_ERROR}_{entry.entry_id}"
+    try:
+        model = await hass.async_add_executor_job(
+            load_model, entry.options.get(CONF_BACKEND, BACKEND_AUTO)
+        )
+    except ModelError as err:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_MODEL_ERROR,
+            translation_placeholders={"room": entry.title, "error": str(err)},
+        )
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key=ISSUE_MODEL_ERROR,
+            translation_placeholders={"error": str(err)},
+        ) from err
+    ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+    runtime = BabyMonitorRuntime(
+        hass, entry, model, Settings.from_options(entry.options, model)
+    )
+    entry.runtime_data = runtime
+    _async_remove_undetected(hass, entry, runtime.settings.sounds)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_create_background_task(
+        hass, runtime.run(), f"{DOMAIN} listener {entry.title}"
+    )
+    entry.async_on_unload(runtime.stop)
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    return True
+
+
+async def async_unload_entry(
+    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+) -> bool:
+    """Unload the entities; the entry then stops the runtime and cancels its tasks."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(
+    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+) -> None:
+    """Withdraw the entry's repair issues."""
+    for issue in (ISSUE_MODEL_ERROR, ISSUE_SOURCE_DOWN):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+
+
+async def _async_update_listener(
+    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+) -> None:
+    """Reload when the options change (a reconfigure reloads by itself)."""
+    if dict(entry.options) != entry.runtime_data.options:
+        await hass.config_entries.async_reload(entry.entry_id)
+
+
+def _async_remove_undetected(
+    hass: HomeAssistant, entry: BabyMonitorConfigEntry, sounds: tuple[str, ...]
+) -> None:
+    """Remove the entities of sounds the options no longer detect."""
+    registry = er.async_get(hass)
+    stale = {
+        f"{entry.entry_id}-{key}"
+        for label, keys in SOUND_ENTITY_KEYS.items()
+        if label not in sounds
+        for key in keys
+    }
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if entity.unique_id in stale:
+            registry.async_remove(entity.entity_id)

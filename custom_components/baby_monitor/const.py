@@ -1,0 +1,63 @@
+"""Constants for the Baby Monitor integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "baby_monitor"
+LOGGER = logging.getLogger(__package__)
+
+EVENT_BABY_MONITOR: Final = "baby_monitor_event"
+"""Bus event fired for every sound that starts or stops (device_id, type, confidence, duration)."""
+
+# Entry data
+CONF_SOURCE_TYPE: Final = "source_type"
+CONF_CAMERA: Final = "camera"
+CONF_URL: Final = "url"
+CONF_DEVICE: Final = "device"
+SOURCE_CAMERA: Final = "camera"
+SOURCE_URL: Final = "url"
+SOURCE_MICROPHONE: Final = "microphone"
+SOURCE_TYPES: Final = (SOURCE_CAMERA, SOURCE_URL, SOURCE_MICROPHONE)
+
+# Microphone devices are stored as "<driver>:<device>"
+DRIVER_PULSE: Final = "pulse"
+DRIVER_ALSA: Final = "alsa"
+DRIVER_SOUNDDEVICE: Final = "sounddevice"
+MICROPHONE_DRIVERS: Final = (DRIVER_PULSE, DRIVER_ALSA, DRIVER_SOUNDDEVICE)
+FFMPEG_MICROPHONES: Final = ("pulse:default", "alsa:default")
+
+# Options
+CONF_CRY_THRESHOLD: Final = "cry_threshold"
+CONF_LAUGHTER_THRESHOLD: Final = "laughter_threshold"
+CONF_CONFIRM_S: Final = "confirm_time"
+CONF_HOLD_S: Final = "hold_time"
+CONF_SOUNDS: Final = "sounds"
+CONF_HOP_S: Final = "hop"
+CONF_BACKEND: Final = "backend"
+
+LABEL_CRY: Final = "cry"
+LABEL_LAUGHTER: Final = "laughter"
+SOUNDS: Final = (LABEL_CRY, LABEL_LAUGHTER)
+THRESHOLD_OPTIONS: Final = {
+    LABEL_CRY: CONF_CRY_THRESHOLD,
+    LABEL_LAUGHTER: CONF_LAUGHTER_THRESHOLD,
+}
+BACKEND_AUTO: Final = "auto"
+
+DEFAULT_CONFIRM_S: Final = 0.0
+DEFAULT_HOLD_S: Final = 3.0
+DEFAULT_HOP_S: Final = 1.0
+FALLBACK_THRESHOLD: Final = 0.9
+"""Threshold offered in the options when the model's metadata cannot be read."""
+
+# Issue ids (suffixed with the entry id)
+ISSUE_SOURCE_DOWN: Final = "source_down"
+ISSUE_MODEL_ERROR: Final = "model_error"
+
+SOUND_ENTITY_KEYS: Final = {
+    LABEL_CRY: ("crying", "cry_probability"),
+    LABEL_LAUGHTER: ("laughing", "laughter_probability"),
+}
+"""Entity keys that exist only while their sound is detected."""

@@ -1,0 +1,51 @@
+"""Base entity for Baby Monitor: one device per entry, state pushed by the runtime."""
+
+from __future__ import annotations
+
+from homeassistant.core import callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+
+from .const import CONF_SOURCE_TYPE, DOMAIN, SOURCE_TYPES
+from .runtime import BabyMonitorConfigEntry
+
+MODELS = dict(
+    zip(SOURCE_TYPES, ("Camera audio", "Audio stream", "Microphone"), strict=True)
+)
+
+
+class BabyMonitorEntity(Entity):
+    """An entity of a Baby Monitor device, updated whenever its runtime changes."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self, entry: BabyMonitorConfigEntry, description: EntityDescription
+    ) -> None:
+        """Describe the entity and the room's device."""
+        self.runtime = entry.runtime_data
+        self.entity_description = description
+        self._attr_unique_id = f"{entry.entry_id}-{description.key}"
+        meta = self.runtime.model.meta
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, entry.entry_id)},
+            name=entry.title,
+            manufacturer="Baby Monitor",
+            model=MODELS.get(entry.data.get(CONF_SOURCE_TYPE, ""), "Sound detector"),
+            sw_version=f"{meta.name} {meta.version}",
+        )
+
+    @property
+    def available(self) -> bool:
+        """Available while audio arrives (or detection is paused on purpose)."""
+        return self.runtime.available
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the runtime's state."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.runtime.async_add_listener(self._handle_update))
+
+    @callback
+    def _handle_update(self) -> None:
+        self.async_write_ha_state()

@@ -1,0 +1,441 @@
+"""The per-entry runtime: owns the audio source task, runs the engine, pushes state to entities."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+import homeassistant.util.dt as dt_util
+
+from .const import (
+    BACKEND_AUTO,
+    CONF_BACKEND,
+    CONF_CONFIRM_S,
+    CONF_HOLD_S,
+    CONF_HOP_S,
+    CONF_SOUNDS,
+    DEFAULT_CONFIRM_S,
+    DEFAULT_HOLD_S,
+    DEFAULT_HOP_S,
+    DOMAIN,
+    EVENT_BABY_MONITOR,
+    ISSUE_SOURCE_DOWN,
+    LOGGER,
+    THRESHOLD_OPTIONS,
+)
+from .engine.detector import DetectorConfig, SoundEvent
+from .engine.model import DEFAULT_MODEL, load_metadata
+from .engine.pipeline import Listener, Scored, Window
+from .engine.runtime import ModelRuntime, load_runtime
+from .engine.sources import AudioSource, SourceError
+from .source import async_create_source, describe_source
+
+type BabyMonitorConfigEntry = ConfigEntry[BabyMonitorRuntime]
+
+RECONNECT_MIN_S: Final = 1.0
+RECONNECT_MAX_S: Final = 60.0
+ISSUE_AFTER_S: Final = 300.0
+"""A source down this long raises a repair issue."""
+MAX_PENDING_WINDOWS: Final = 8
+"""Windows waiting for inference (8 s of audio at the default hop); older ones are dropped."""
+
+
+def load_model(backend: str = BACKEND_AUTO, path: Path | None = None) -> ModelRuntime:
+    """Read the shipped model and load it on `backend` (blocking: run it in an executor)."""
+    meta = load_metadata(path or DEFAULT_MODEL)
+    return load_runtime(meta, backend)  # type: ignore[arg-type]
+
+
+def event_type(event: SoundEvent) -> str:
+    """Event type of a sound event, e.g. "cry_started"."""
+    return f"{event.label}_{event.kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Detection settings of an entry, from its options with the model's defaults."""
+
+    sounds: tuple[str, ...]
+    detectors: dict[str, DetectorConfig]
+    hop_s: float
+    backend: str
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], model: ModelRuntime) -> Settings:
+        """Read the options; sounds the model does not know are ignored."""
+        meta = model.meta
+        sounds = tuple(
+            label
+            for label in options.get(CONF_SOUNDS, meta.labels)
+            if label in meta.labels
+        )
+        confirm_s = float(options.get(CONF_CONFIRM_S, DEFAULT_CONFIRM_S))
+        hold_s = float(options.get(CONF_HOLD_S, DEFAULT_HOLD_S))
+        detectors = {
+            label: DetectorConfig(
+                float(
+                    options.get(
+                        THRESHOLD_OPTIONS.get(label, ""), meta.thresholds[label]
+                    )
+                ),
+                confirm_s,
+                hold_s,
+            )
+            for label in sounds
+        }
+        return cls(
+            sounds=sounds,
+            detectors=detectors,
+            hop_s=float(options.get(CONF_HOP_S, DEFAULT_HOP_S)),
+            backend=str(options.get(CONF_BACKEND, BACKEND_AUTO)),
+        )
+
+
+class BabyMonitorRuntime:
+    """Listens to one source: reconnects with backoff, scores windows, reports sounds."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: BabyMonitorConfigEntry,
+        model: ModelRuntime,
+        settings: Settings,
+    ) -> None:
+        """Set up the engine for an entry; nothing runs until `run`."""
+        self.hass = hass
+        self.entry = entry
+        self.model = model
+        self.settings = settings
+        self.options = dict(entry.options)
+        self.listener = Listener(model, settings.detectors, settings.hop_s)
+        self.source_name = describe_source(entry.data)
+        self.is_running = True
+        self.listening = True
+        self.level_dbfs: float | None = None
+        self.probabilities: dict[str, float] = {}
+        self.active = dict.fromkeys(settings.sounds, False)
+        self.windows_scored = 0
+        self.windows_dropped = 0
+        self.connections = 0
+        self.last_error: str | None = None
+        self.receiving_since: datetime | None = None
+        self._receiving = False
+        self._heard = False
+        self._down = False
+        self._issue_timer: CALLBACK_TYPE | None = None
+        self._source: AudioSource | None = None
+        self._pending: deque[Window] = deque(maxlen=MAX_PENDING_WINDOWS)
+        self._work = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._event_listeners: list[Callable[[SoundEvent], None]] = []
+
+    @property
+    def available(self) -> bool:
+        """Audio is arriving (a paused monitor is available: it is off on purpose)."""
+        return self._receiving or not self.listening
+
+    @property
+    def issue_id(self) -> str:
+        """Repair issue id for this entry's source being down."""
+        return f"{ISSUE_SOURCE_DOWN}_{self.entry.entry_id}"
+
+    @callback
+    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `update_callback` whenever state changes; returns the remover."""
+        self._listeners.append(update_callback)
+        return lambda: self._listeners.remove(update_callback)
+
+    @callback
+    def async_add_event_listener(
+        self, event_callback: Callable[[SoundEvent], None]
+    ) -> CALLBACK_TYPE:
+        """Call `event_callback` with every sound that starts or stops; returns the remover."""
+        self._event_listeners.append(event_callback)
+        return lambda: self._event_listeners.remove(event_callback)
+
+    async def run(self) -> None:
+        """Listen until stopped: connect, read, and reconnect with backoff (1 s to 60 s)."""
+        scorer = self.entry.async_create_background_task(
+            self.hass, self._score_loop(), f"{DOMAIN} scorer {self.entry.title}"
+        )
+        backoff = RECONNECT_MIN_S
+        try:
+            while self.is_running:
+                if not self.listening:
+                    await self._wait_for_change()
+                    continue
+                if await self._listen_once():
+                    backoff = RECONNECT_MIN_S
+                if not self._wanted():
+                    continue
+                LOGGER.debug("Reconnecting to %s in %g s", self.source_name, backoff)
+                await self._wait_for_change(backoff)
+                backoff = min(2 * backoff, RECONNECT_MAX_S)
+        finally:
+            scorer.cancel()
+            self._cancel_issue_timer()
+
+    @callback
+    def stop(self) -> None:
+        """Ask `run` to finish (the entry cancels its task) and withdraw the repair issue."""
+        self.is_running = False
+        self._changed.set()
+        self._cancel_issue_timer()
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    async def async_set_listening(self, listening: bool) -> None:
+        """Pause (closing the source) or resume detection."""
+        if listening == self.listening:
+            return
+        self.listening = listening
+        if not listening:
+            self._clear_down()
+            if self._source is not None:
+                await self._source.stop()
+        self._changed.set()
+        self._notify()
+
+    async def _wait_for_change(self, timeout: float | None = None) -> None:
+        """Sleep until `timeout` passes, listening is toggled or the runtime stops."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+        self._changed.clear()
+
+    async def _listen_once(self) -> bool:
+        """Run one connection until it fails or is paused; returns whether audio arrived."""
+        self._heard = False
+        source: AudioSource | None = None
+        try:
+            source = self._source = await async_create_source(
+                self.hass, self.entry.data
+            )
+            self.connections += 1
+            await source.start()
+            await self._read(source)
+        except asyncio.CancelledError:
+            raise
+        except SourceError as err:
+            self._source_down(str(err))
+        except Exception as err:  # noqa: BLE001 - whatever breaks, keep monitoring
+            LOGGER.debug("Unexpected error from %s", self.source_name, exc_info=True)
+            self._source_down(f"unexpected error: {err!r}")
+        finally:
+            self._source = None
+            if source is not None:
+                await source.stop()
+            await self._close_episodes()
+        return self._heard
+
+    async def _read(self, source: AudioSource) -> None:
+        """Feed the source's blocks to the engine until paused; SourceError when it ends."""
+        if not self._wanted():
+            return
+        blocks = source.blocks()
+        try:
+            async for block in blocks:
+                if not self._heard:
+                    self._heard = True
+                    self._source_up()
+                self._push(block)
+                if not self._wanted():
+                    return
+        finally:
+            if (aclose := getattr(blocks, "aclose", None)) is not None:
+                await aclose()
+        if self._wanted():
+            raise SourceError("stream_ended", f"{self.source_name} ended")
+
+    def _wanted(self) -> bool:
+        """Whether the runtime should be listening now (re-read after every await)."""
+        return self.is_running and self.listening
+
+    @callback
+    def _push(self, block: npt.NDArray[np.float32]) -> None:
+        """Cut audio into windows and queue them for inference, dropping the oldest when full."""
+        for window in self.listener.stream.push(block):
+            if len(self._pending) == self._pending.maxlen:
+                self.windows_dropped += 1
+                if self.windows_dropped == 1 or self.windows_dropped % 100 == 0:
+                    LOGGER.debug(
+                        "Inference for %s is behind: %d windows dropped",
+                        self.source_name,
+                        self.windows_dropped,
+                    )
+            self._pending.append(window)
+        if self._pending:
+            self._work.set()
+
+    async def _score_loop(self) -> None:
+        """Score queued windows one at a time in the executor."""
+        while True:
+            await self._work.wait()
+            self._work.clear()
+            while self._pending:
+                async with self._lock:
+                    if not self._pending:
+                        break
+                    window = self._pending.popleft()
+                    scored = await self.hass.async_add_executor_job(
+                        self.listener.score, window
+                    )
+                    self._apply(scored)
+
+    @callback
+    def _apply(self, scored: Scored) -> None:
+        """Publish one scored window and the events it caused."""
+        self.windows_scored += 1
+        self.level_dbfs = scored.level_dbfs
+        self.probabilities = scored.probabilities
+        for event in scored.events:
+            self._dispatch(event)
+        self._notify()
+
+    async def _close_episodes(self) -> None:
+        """Forget pending audio and close open sounds (their stop events fire)."""
+        async with self._lock:
+            self._pending.clear()
+            t = self.listener.stream.seconds
+            for detector in self.listener.detectors.values():
+                if (event := detector.reset(t)) is not None:
+                    self._dispatch(event)
+            self.listener.stream.reset()
+            self.level_dbfs = None
+            self.probabilities = {}
+            self._notify()
+
+    @callback
+    def _dispatch(self, event: SoundEvent) -> None:
+        """Hand a sound event to the entities and fire it on the bus."""
+        self.active[event.label] = event.kind == "started"
+        LOGGER.debug("%s: %s %s", self.entry.title, event.label, event.kind)
+        for event_callback in list(self._event_listeners):
+            event_callback(event)
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={(DOMAIN, self.entry.entry_id)}
+        )
+        self.hass.bus.async_fire(
+            EVENT_BABY_MONITOR,
+            {
+                "device_id": device.id if device else None,
+                "type": event_type(event),
+                "confidence": round(event.confidence, 3),
+                "duration": round(event.duration, 1),
+            },
+        )
+
+    @callback
+    def _notify(self) -> None:
+        for update_callback in list(self._listeners):
+            update_callback()
+
+    @callback
+    def _source_up(self) -> None:
+        """Mark the source up: available again, logged once after an outage."""
+        self._receiving = True
+        self.receiving_since = dt_util.utcnow()
+        if self._down:
+            LOGGER.info("Audio from %s is back", self.source_name)
+            self._clear_down()
+        self._notify()
+
+    @callback
+    def _source_down(self, error: str) -> None:
+        """Mark the source down: unavailable, logged once, repair issue after ISSUE_AFTER_S."""
+        self.last_error = error
+        self._receiving = False
+        self.receiving_since = None
+        if not self._down:
+            self._down = True
+            LOGGER.info("Lost audio from %s: %s; retrying", self.source_name, error)
+            self._issue_timer = async_call_later(
+                self.hass, ISSUE_AFTER_S, self._raise_issue
+            )
+        else:
+            LOGGER.debug("%s is still down: %s", self.source_name, error)
+        self._notify()
+
+    @callback
+    def _raise_issue(self, _now: datetime) -> None:
+        """Tell the user in Repairs that the source has been down for a while."""
+        self._issue_timer = None
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_SOURCE_DOWN,
+            translation_placeholders={
+                "room": self.entry.title,
+                "source": self.source_name,
+                "error": self.last_error or "",
+                "minutes": f"{ISSUE_AFTER_S / 60:g}",
+            },
+        )
+
+    @callback
+    def _clear_down(self) -> None:
+        """Forget an outage: no timer, no repair issue."""
+        self._down = False
+        self._cancel_issue_timer()
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    @callback
+    def _cancel_issue_timer(self) -> None:
+        if self._issue_timer is not None:
+            self._issue_timer()
+            self._issue_timer = None
+
+    def diagnostics(self) -> dict[str, Any]:
+        """State worth seeing when something goes wrong (source name already redacted)."""
+        meta = self.model.meta
+        return {
+            "source": self.source_name,
+            "available": self.available,
+            "listening": self.listening,
+            "receiving_since": self.receiving_since,
+            "connections": self.connections,
+            "last_error": self.last_error,
+            "windows_scored": self.windows_scored,
+            "windows_dropped": self.windows_dropped,
+            "windows_pending": len(self._pending),
+            "level_dbfs": self.level_dbfs,
+            "probabilities": self.probabilities,
+            "active": self.active,
+            "model": {
+                "name": meta.name,
+                "version": meta.version,
+                "sha256": meta.sha256,
+                "backend": self.model.backend,
+                "thresholds": meta.thresholds,
+            },
+            "settings": {
+                "sounds": list(self.settings.sounds),
+                "hop_s": self.settings.hop_s,
+                "backend": self.settings.backend,
+                "detectors": {
+                    label: {
+                        "threshold": config.threshold,
+                        "confirm_s": config.confirm_s,
+                        "hold_s": config.hold_s,
+                    }
+                    for label, config in self.settings.detectors.items()
+                },
+            },
+        }

@@ -1,0 +1,98 @@
+"""Turn a config entry's source settings into an engine audio source."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.components.camera import async_get_stream_source
+from homeassistant.components.ffmpeg import get_ffmpeg_manager
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from .const import (
+    CONF_CAMERA,
+    CONF_DEVICE,
+    CONF_SOURCE_TYPE,
+    CONF_URL,
+    DRIVER_ALSA,
+    DRIVER_PULSE,
+    DRIVER_SOUNDDEVICE,
+    SOURCE_CAMERA,
+    SOURCE_URL,
+)
+from .engine.sources import (
+    NETWORK_SCHEMES,
+    AudioSource,
+    FFmpegSource,
+    SoundDeviceSource,
+    SourceError,
+    redact_url,
+)
+
+
+def split_device(value: str) -> tuple[str, str]:
+    """Split a stored microphone "<driver>:<device>" into its parts; SourceError if malformed."""
+    driver, sep, device = value.partition(":")
+    if (
+        not sep
+        or not device
+        or driver not in (DRIVER_PULSE, DRIVER_ALSA, DRIVER_SOUNDDEVICE)
+    ):
+        raise SourceError(
+            "device_not_found",
+            f"microphone {value!r} is not <pulse|alsa|sounddevice>:<device name>",
+        )
+    return driver, device
+
+
+def source_unique_id(data: Mapping[str, Any]) -> str:
+    """Identify a source so that the same one cannot be added twice (credentials left out)."""
+    kind = data[CONF_SOURCE_TYPE]
+    if kind == SOURCE_CAMERA:
+        return f"camera:{data[CONF_CAMERA]}"
+    if kind == SOURCE_URL:
+        return f"url:{redact_url(data[CONF_URL])}"
+    return f"microphone:{data[CONF_DEVICE]}"
+
+
+def describe_source(data: Mapping[str, Any]) -> str:
+    """Where the audio comes from, for logs, repairs and diagnostics (credentials redacted)."""
+    kind = data[CONF_SOURCE_TYPE]
+    if kind == SOURCE_CAMERA:
+        return str(data[CONF_CAMERA])
+    if kind == SOURCE_URL:
+        return redact_url(data[CONF_URL])
+    return str(data[CONF_DEVICE])
+
+
+def _is_file(url: str) -> bool:
+    """Tell whether a URL is a local file (played at real speed, like a live stream)."""
+    scheme, sep, _rest = url.partition("://")
+    return not sep or scheme.lower() not in NETWORK_SCHEMES
+
+
+async def async_create_source(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> AudioSource:
+    """Build the audio source an entry describes; SourceError when it cannot exist."""
+    ffmpeg = get_ffmpeg_manager(hass).binary
+    kind = data[CONF_SOURCE_TYPE]
+    if kind == SOURCE_CAMERA:
+        entity_id = data[CONF_CAMERA]
+        try:
+            url = await async_get_stream_source(hass, entity_id)
+        except HomeAssistantError as err:
+            raise SourceError("cannot_connect", f"{entity_id}: {err}") from err
+        if not url:
+            raise SourceError("no_audio", f"{entity_id} has no stream")
+        return FFmpegSource(url, ffmpeg=ffmpeg)
+    if kind == SOURCE_URL:
+        url = data[CONF_URL]
+        return FFmpegSource(url, ffmpeg=ffmpeg, realtime=_is_file(url))
+    driver, device = split_device(data[CONF_DEVICE])
+    if driver == DRIVER_SOUNDDEVICE:
+        return SoundDeviceSource(device)
+    return FFmpegSource.microphone(
+        device, DRIVER_PULSE if driver == DRIVER_PULSE else DRIVER_ALSA, ffmpeg=ffmpeg
+    )

@@ -1,0 +1,267 @@
+"""Fixtures for the integration tests: a fake audio source, scripted models, entries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+import time
+from typing import Any
+from unittest.mock import AsyncMock, patch
+import wave
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.baby_monitor.const import (
+    CONF_SOURCE_TYPE,
+    CONF_URL,
+    DOMAIN,
+    SOURCE_URL,
+)
+from custom_components.baby_monitor.engine.model import ModelMetadata
+from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from custom_components.baby_monitor.engine.sources import SourceError
+from custom_components.baby_monitor.runtime import BabyMonitorRuntime
+from homeassistant.core import HomeAssistant
+
+RATE = 16000
+BLOCK = 1600  # 0.1 s, like the real sources
+URL = "rtsp://parent:hunter2@192.0.2.10:554/stream1?token=s3cr3t"
+ENTRY_ID = "01JBABYMONITORTESTENTRY0001"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/baby_monitor."""
+
+
+@pytest.fixture
+def mock_config_entry() -> MockConfigEntry:
+    """Make an entry for a room listened to through a stream URL with credentials."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Nursery",
+        entry_id=ENTRY_ID,
+        unique_id="url:rtsp://***:***@192.0.2.10:554/stream1?token=***",
+        data={CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: URL},
+    )
+
+
+def tone(
+    seconds: float, amplitude: float = 0.5, freq: float = 440.0
+) -> npt.NDArray[np.float32]:
+    """Make a sine tone at 16 kHz."""
+    t = np.arange(round(seconds * RATE)) / RATE
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def silence(seconds: float) -> npt.NDArray[np.float32]:
+    """Digital silence at 16 kHz."""
+    return np.zeros(round(seconds * RATE), dtype=np.float32)
+
+
+class FakeSource:
+    """An AudioSource that plays an array as fast as it is read, then holds, ends or fails."""
+
+    def __init__(
+        self,
+        audio: npt.NDArray[np.float32],
+        *,
+        start_error: SourceError | None = None,
+        end: str = "hold",
+        start_gate: asyncio.Event | None = None,
+    ) -> None:
+        """Describe what the source does; end is "hold", "end" or "fail".
+
+        With a start_gate, start() waits for it (a slow connection).
+        """
+        self.name = "fake"
+        self.audio = audio
+        self.start_error = start_error
+        self.end = end
+        self.started = False
+        self.stopped = False
+        self.drained = asyncio.Event()
+        self.start_gate = start_gate
+        self.read = False
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        """Open, or fail like a real source."""
+        self.started = True
+        if self.start_gate is not None:
+            await self.start_gate.wait()
+        if self.start_error is not None:
+            raise self.start_error
+
+    async def blocks(self) -> AsyncIterator[npt.NDArray[np.float32]]:
+        """Yield the audio in 0.1-s blocks, letting the loop run between them."""
+        self.read = True
+        for offset in range(0, len(self.audio), BLOCK):
+            if self._stop.is_set():
+                return
+            yield self.audio[offset : offset + BLOCK]
+            await asyncio.sleep(0)
+        self.drained.set()
+        if self.end == "fail":
+            raise SourceError("stream_ended", "fake stream ended")
+        if self.end == "hold":
+            await self._stop.wait()
+
+    async def stop(self) -> None:
+        """Close (idempotent)."""
+        self.stopped = True
+        self._stop.set()
+
+
+@dataclass
+class SourceFactory:
+    """Stands in for async_create_source: hands out FakeSources built from its settings."""
+
+    audio: npt.NDArray[np.float32] = field(default_factory=lambda: silence(0.0))
+    start_error: SourceError | None = None
+    end: str = "hold"
+    start_gate: asyncio.Event | None = None
+    created: list[FakeSource] = field(default_factory=list)
+    calls: list[float] = field(default_factory=list)
+
+    async def __call__(
+        self, hass: HomeAssistant, data: Mapping[str, Any]
+    ) -> FakeSource:
+        """Build the next source."""
+        from homeassistant.util import dt as dt_util
+
+        self.calls.append(dt_util.utcnow().timestamp())
+        source = FakeSource(
+            self.audio,
+            start_error=self.start_error,
+            end=self.end,
+            start_gate=self.start_gate,
+        )
+        self.created.append(source)
+        return source
+
+    @property
+    def last(self) -> FakeSource:
+        """The most recent source."""
+        return self.created[-1]
+
+
+@pytest.fixture
+def source_factory() -> Generator[SourceFactory]:
+    """Patch the runtime's source creation with a fake source (silence that holds)."""
+    factory = SourceFactory()
+    with patch(
+        "custom_components.baby_monitor.runtime.async_create_source", new=factory
+    ):
+        yield factory
+
+
+@pytest.fixture
+def no_drops() -> Generator[None]:
+    """Let every window wait for inference (tests feed audio faster than real time)."""
+    with patch("custom_components.baby_monitor.runtime.MAX_PENDING_WINDOWS", 100_000):
+        yield
+
+
+class ScriptedRuntime:
+    """A model runtime whose probabilities follow a script, one row per window."""
+
+    def __init__(
+        self,
+        meta: ModelMetadata,
+        script: Iterable[tuple[float, float]] = (),
+        delay_s: float = 0.0,
+    ) -> None:
+        """Play `script` (cry, laughter) rows, then (0, 0)."""
+        self.meta = meta
+        self.backend = "scripted"
+        self.script = list(script)
+        self.delay_s = delay_s
+        self.calls = 0
+
+    def predict(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Return the next scripted row (blocking, like a real model)."""
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        row = self.script[self.calls] if self.calls < len(self.script) else (0.0, 0.0)
+        self.calls += 1
+        return np.asarray(row, dtype=np.float32)
+
+
+@pytest.fixture
+def script() -> list[tuple[float, float]]:
+    """Probabilities the scripted model gives, window by window (none: silence)."""
+    return []
+
+
+@pytest.fixture
+def scripted_model(
+    script: list[tuple[float, float]],
+) -> Generator[Callable[[], ScriptedRuntime]]:
+    """Replace the model with a ScriptedRuntime; returns a getter for the last one loaded."""
+    loaded: list[ScriptedRuntime] = []
+
+    def load(meta: ModelMetadata, backend: str = "auto") -> ModelRuntime:
+        runtime = ScriptedRuntime(meta, script)
+        loaded.append(runtime)
+        return runtime  # type: ignore[return-value]
+
+    with patch("custom_components.baby_monitor.runtime.load_runtime", side_effect=load):
+        yield lambda: loaded[-1]
+
+
+@pytest.fixture
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Skip setting entries up (config flow tests)."""
+    with patch(
+        "custom_components.baby_monitor.async_setup_entry", return_value=True
+    ) as mock:
+        yield mock
+
+
+async def wait_until(
+    hass: HomeAssistant, predicate: Callable[[], bool], timeout: float = 30.0
+) -> None:
+    """Let the loop, executor and background tasks run until predicate holds.
+
+    Counts real pauses rather than reading clocks, so it also works under a frozen clock.
+    """
+    for _ in range(round(timeout / 0.002)):
+        await hass.async_block_till_done()
+        if predicate():
+            return
+        # a real pause in a thread (freezegun freezes the loop's clock, not sleeps)
+        await hass.async_add_executor_job(time.sleep, 0.002)
+    raise AssertionError("condition not reached in time")
+
+
+async def wait_processed(
+    hass: HomeAssistant, runtime: BabyMonitorRuntime, source: FakeSource
+) -> None:
+    """Wait until the fake source has played everything and every window is scored."""
+    await wait_until(
+        hass,
+        lambda: (
+            source.drained.is_set()
+            and not runtime._pending
+            and not runtime._lock.locked()
+        ),
+    )
+
+
+@pytest.fixture
+def wav_file(tmp_path: Path) -> Path:
+    """Write a 30-s WAV file with a quiet tone (a stand-in for a camera stream)."""
+    data = np.round(tone(30.0, amplitude=0.1) * 32767).astype("<i2")
+    path = tmp_path / "nursery.wav"
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(RATE)
+        handle.writeframes(data.tobytes())
+    return path

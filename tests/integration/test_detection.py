@@ -1,0 +1,248 @@
+"""Entities driven by audio through the real engine: states, events, bus events, sensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.baby_monitor.const import EVENT_BABY_MONITOR
+from custom_components.baby_monitor.engine.audio import decode_file
+from homeassistant.const import (
+    EVENT_STATE_CHANGED,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+
+from . import setup_integration
+from .conftest import (
+    ScriptedRuntime,
+    SourceFactory,
+    silence,
+    tone,
+    wait_processed,
+    wait_until,
+)
+
+CRYING = "binary_sensor.nursery_crying"
+LAUGHING = "binary_sensor.nursery_laughing"
+SOUND = "event.nursery_sound"
+LEVEL = "sensor.nursery_sound_level"
+CRY_PROBABILITY = "sensor.nursery_cry_probability"
+
+
+def record_states(hass: HomeAssistant, *entity_ids: str) -> list[tuple[str, str]]:
+    """Collect (entity_id, state) for every state change of these entities, in order."""
+    changes: list[tuple[str, str]] = []
+
+    @callback
+    def _record(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if event.data["entity_id"] in entity_ids and new is not None:
+            old = event.data["old_state"]
+            if old is None or old.state != new.state:
+                changes.append((event.data["entity_id"], new.state))
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
+    return changes
+
+
+@pytest.mark.usefixtures("no_drops")
+async def test_shipped_model_hears_a_real_cry(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    validation_clip: Callable[[str, str], Path],
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """A real cry clip (never trained on) turns crying on, then off after it ends."""
+    cry = decode_file(validation_clip("cry", "esc50"))
+    source_factory.audio = np.concatenate([silence(3.0), cry, silence(15.0)])
+    changes = record_states(hass, CRYING)
+    bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
+
+    await setup_integration(hass, mock_config_entry)
+    runtime = mock_config_entry.runtime_data
+    await wait_processed(hass, runtime, source_factory.last)
+
+    assert changes == [
+        (CRYING, STATE_UNAVAILABLE),  # until the first audio arrives
+        (CRYING, STATE_OFF),
+        (CRYING, STATE_ON),
+        (CRYING, STATE_OFF),
+    ]
+    cry_events = [
+        event.data for event in bus_events if event.data["type"].startswith("cry")
+    ]
+    assert [event["type"] for event in cry_events] == ["cry_started", "cry_stopped"]
+    device = device_registry.async_get_device(
+        identifiers={("baby_monitor", mock_config_entry.entry_id)}
+    )
+    assert device is not None
+    assert all(event["device_id"] == device.id for event in cry_events)
+    assert cry_events[0]["confidence"] >= runtime.settings.detectors["cry"].threshold
+    assert 0 < cry_events[1]["duration"] <= len(cry) / 16000 + 7
+    assert runtime.windows_dropped == 0
+
+
+@pytest.mark.usefixtures("no_drops")
+@pytest.mark.parametrize(
+    "script",
+    [
+        # window:  1-2 quiet, 3-5 cry, 6-9 quiet (hold 3 s), 10-11 laughter, then quiet
+        [(0.1, 0.0)] * 2
+        + [(0.99, 0.1), (0.97, 0.2), (0.98, 0.1)]
+        + [(0.1, 0.0)] * 4
+        + [(0.2, 0.99), (0.1, 0.96)]
+        + [(0.0, 0.0)] * 6
+    ],
+)
+async def test_event_order_and_data(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    scripted_model: Callable[[], ScriptedRuntime],
+) -> None:
+    """Events come in order, with confidence and duration, on the entity and on the bus."""
+    source_factory.audio = silence(7.0 + 17.0)
+    changes = record_states(hass, CRYING, LAUGHING)
+    fired: list[tuple[str, dict[str, float]]] = []
+    bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
+
+    @callback
+    def _record_event(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if (
+            event.data["entity_id"] == SOUND
+            and new is not None
+            and new.state not in ("unknown", "unavailable")
+        ):
+            fired.append(
+                (
+                    new.attributes["event_type"],
+                    {
+                        "confidence": new.attributes["confidence"],
+                        "duration": new.attributes["duration"],
+                    },
+                )
+            )
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, _record_event)
+    await setup_integration(hass, mock_config_entry)
+    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+
+    # windows end at t = 7, 8, ...: cry above threshold at 9-11, laughter at 16-17
+    assert fired == [
+        ("cry_started", {"confidence": 0.99, "duration": 0.0}),
+        ("cry_stopped", {"confidence": 0.99, "duration": 2.0}),
+        ("laughter_started", {"confidence": 0.99, "duration": 0.0}),
+        ("laughter_stopped", {"confidence": 0.99, "duration": 1.0}),
+    ]
+    assert [(event.data["type"], event.data["duration"]) for event in bus_events] == [
+        ("cry_started", 0.0),
+        ("cry_stopped", 2.0),
+        ("laughter_started", 0.0),
+        ("laughter_stopped", 1.0),
+    ]
+    assert changes == [
+        (CRYING, STATE_UNAVAILABLE),
+        (LAUGHING, STATE_UNAVAILABLE),
+        (CRYING, STATE_OFF),
+        (LAUGHING, STATE_OFF),
+        (CRYING, STATE_ON),
+        (CRYING, STATE_OFF),
+        (LAUGHING, STATE_ON),
+        (LAUGHING, STATE_OFF),
+    ]
+    assert hass.states.get(SOUND).attributes["event_types"] == [
+        "cry_started",
+        "cry_stopped",
+        "laughter_started",
+        "laughter_stopped",
+    ]
+
+
+@pytest.mark.usefixtures("no_drops")
+@pytest.mark.parametrize("script", [[(0.3, 0.0), (0.42, 0.0)]])
+async def test_sound_level_and_probability_sensors(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    scripted_model: Callable[[], ScriptedRuntime],
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """The level is the RMS of the audio in dBFS; probabilities (opt-in) are in percent."""
+    await setup_integration(hass, mock_config_entry)
+    assert hass.states.get(LEVEL).state == STATE_UNAVAILABLE  # nothing heard yet
+    entry = entity_registry.async_get(CRY_PROBABILITY)
+    assert entry is not None
+    assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    entity_registry.async_update_entity(CRY_PROBABILITY, disabled_by=None)
+    source_factory.audio = tone(8.5, amplitude=0.5)
+    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    runtime = mock_config_entry.runtime_data
+    await wait_processed(hass, runtime, source_factory.last)
+    await wait_until(
+        hass, lambda: hass.states.get(LEVEL).state not in ("unavailable", "unknown")
+    )
+    # 0.5 amplitude sine: RMS 0.354 = -9.0 dBFS
+    assert float(hass.states.get(LEVEL).state) == pytest.approx(-9.0, abs=0.1)
+    assert hass.states.get(LEVEL).attributes["unit_of_measurement"] == "dBFS"
+    assert float(hass.states.get(CRY_PROBABILITY).state) == pytest.approx(42.0)
+    assert hass.states.get(CRY_PROBABILITY).attributes["unit_of_measurement"] == "%"
+
+
+async def test_entities_snapshot(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    scripted_model: Callable[[], ScriptedRuntime],
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Names, unique ids, device classes, units, icons and states of every entity."""
+    for key in ("cry_probability", "laughter_probability"):
+        entity_registry.async_get_or_create(
+            "sensor",
+            "baby_monitor",
+            f"{mock_config_entry.entry_id}-{key}",
+            suggested_object_id=f"nursery_{key}",
+            disabled_by=None,
+        )
+    source_factory.audio = silence(1.0)
+    await setup_integration(hass, mock_config_entry)
+    await wait_until(hass, lambda: mock_config_entry.runtime_data.available)
+    entries = sorted(
+        er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id),
+        key=lambda entry: entry.entity_id,
+    )
+    assert [(entry.entity_id, entry.unique_id) for entry in entries] == snapshot(
+        name="entities"
+    )
+    for entry in entries:
+        assert entry.disabled_by is None
+        state = hass.states.get(entry.entity_id)
+        assert (
+            entry.original_device_class,
+            entry.entity_category,
+            entry.translation_key,
+            entry.unit_of_measurement,
+        ) == snapshot(name=f"{entry.entity_id}-entry")
+        assert (state.state, dict(state.attributes)) == snapshot(
+            name=f"{entry.entity_id}-state"
+        )
+    assert hass.states.get(CRYING).state == STATE_OFF
+    assert hass.states.get(LEVEL).state == STATE_UNKNOWN

@@ -1,0 +1,190 @@
+"""Setup, unload, reload, options applied and the model that cannot load."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+import shutil
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.baby_monitor.const import (
+    CONF_BACKEND,
+    CONF_CONFIRM_S,
+    CONF_CRY_THRESHOLD,
+    CONF_HOLD_S,
+    CONF_HOP_S,
+    CONF_LAUGHTER_THRESHOLD,
+    CONF_SOUNDS,
+    DOMAIN,
+)
+from custom_components.baby_monitor.engine.model import DEFAULT_MODEL
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+
+from . import setup_integration
+from .conftest import SourceFactory, wait_until
+
+MODEL_PATH = "custom_components.baby_monitor.runtime.DEFAULT_MODEL"
+
+
+@pytest.mark.usefixtures("scripted_model")
+async def test_setup_and_unload(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+) -> None:
+    """Setup starts listening and adds the entities; unload stops the source."""
+    await setup_integration(hass, mock_config_entry)
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert source_factory.last.started
+    assert hass.states.get("binary_sensor.nursery_crying") is not None
+    assert hass.states.get("event.nursery_sound") is not None
+
+    runtime = mock_config_entry.runtime_data
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
+    assert source_factory.last.stopped
+    assert not runtime.is_running
+
+
+@pytest.mark.usefixtures("scripted_model")
+async def test_reload_starts_a_new_source(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+) -> None:
+    """Reloading closes the old source and opens a new one."""
+    await setup_integration(hass, mock_config_entry)
+    first = source_factory.last
+    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert first.stopped
+    assert source_factory.last is not first
+    assert source_factory.last.started
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+@pytest.mark.usefixtures("source_factory")
+async def test_options_are_applied(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Saving options reloads the entry with them; entities of undetected sounds go away."""
+    await setup_integration(hass, mock_config_entry)
+    runtime = mock_config_entry.runtime_data
+    assert runtime.model.backend in ("litert", "tflite", "numpy")
+    assert set(runtime.listener.detectors) == {"cry", "laughter"}
+    assert entity_registry.async_get("binary_sensor.nursery_laughing") is not None
+
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_CRY_THRESHOLD: 0.8,
+            CONF_LAUGHTER_THRESHOLD: 0.7,
+            CONF_CONFIRM_S: 2.0,
+            CONF_HOLD_S: 10.0,
+            CONF_SOUNDS: ["cry"],
+            CONF_HOP_S: 0.5,
+            CONF_BACKEND: "numpy",
+        },
+    )
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    runtime = mock_config_entry.runtime_data
+    assert runtime.model.backend == "numpy"
+    assert runtime.settings.hop_s == 0.5
+    cry = runtime.listener.detectors["cry"].config
+    assert (cry.threshold, cry.confirm_s, cry.hold_s) == (0.8, 2.0, 10.0)
+    assert set(runtime.listener.detectors) == {"cry"}
+    assert entity_registry.async_get("binary_sensor.nursery_laughing") is None
+    assert entity_registry.async_get("sensor.nursery_laughter_probability") is None
+    assert hass.states.get("binary_sensor.nursery_crying") is not None
+    assert hass.states.get("event.nursery_sound").attributes["event_types"] == [
+        "cry_started",
+        "cry_stopped",
+    ]
+
+
+@pytest.mark.usefixtures("source_factory")
+async def test_setup_retry_when_model_cannot_load(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+    tmp_path: Path,
+) -> None:
+    """A corrupt model keeps the entry retrying with a repair issue; a good one clears both."""
+    broken = tmp_path / DEFAULT_MODEL.name
+    shutil.copy(DEFAULT_MODEL, broken)
+    broken.with_suffix(".tflite").write_bytes(b"not a model")
+    with patch(MODEL_PATH, broken):
+        await setup_integration(hass, mock_config_entry)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"model_error_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_key == "model_error"
+    assert "does not match its metadata" in issue.translation_placeholders["error"]
+
+    freezer.tick(timedelta(minutes=5))
+    async_fire_time_changed(hass)
+    await wait_until(hass, lambda: mock_config_entry.state is ConfigEntryState.LOADED)
+    assert (
+        issue_registry.async_get_issue(
+            DOMAIN, f"model_error_{mock_config_entry.entry_id}"
+        )
+        is None
+    )
+
+
+@pytest.mark.usefixtures("source_factory")
+async def test_setup_retry_when_backend_missing(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """A runtime backend that is not installed is a model error too (choose Automatic)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Nursery",
+        data=dict(mock_config_entry.data),
+        options={CONF_BACKEND: "tflite"},
+    )
+    with patch(
+        "custom_components.baby_monitor.engine.runtime._FACTORIES",
+        {
+            "tflite": lambda content: (_ for _ in ()).throw(
+                ImportError("no tflite_runtime")
+            )
+        },
+    ):
+        await setup_integration(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+
+@pytest.mark.usefixtures("source_factory")
+async def test_remove_entry_withdraws_issues(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    tmp_path: Path,
+) -> None:
+    """Deleting an entry that could not load its model removes its repair issue."""
+    with patch(MODEL_PATH, tmp_path / "missing.json"):
+        await setup_integration(hass, mock_config_entry)
+    assert issue_registry.async_get_issue(
+        DOMAIN, f"model_error_{mock_config_entry.entry_id}"
+    )
+    await hass.config_entries.async_remove(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not issue_registry.issues
