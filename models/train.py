@@ -353,7 +353,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--limit", type=int, help="clips per label and split (quick runs)"
     )
     parser.add_argument(
-        "--no-distil", action="store_true", help="do not learn YAMNet's scores on the side"
+        "--no-distil",
+        action="store_true",
+        help="do not learn YAMNet's scores on the side",
     )
     args = parser.parse_args(argv)
     settings = Settings(
