@@ -20,11 +20,11 @@ from custom_components.baby_monitor.engine.windows import clip_windows
 
 
 def nursery_stream(find: Callable[[str, str], Path]) -> tuple[np.ndarray, float]:
-    """Speech, then a held-out cry, then silence; returns the audio and the cry's onset (s)."""
+    """Speech, then a held-out cry, then 14 s of silence; returns the audio and the onset (s)."""
     speech = decode_file(find("other", "deeply_korean_read"))[: 16000 * 8]
     cry = decode_file(find("cry", "donateacry"))
     onset = speech.size / 16000
-    return np.concatenate((speech, cry, np.zeros(16000 * 8, np.float32))), onset
+    return np.concatenate((speech, cry, np.zeros(16000 * 14, np.float32))), onset
 
 
 def test_block_size_does_not_change_windows(
