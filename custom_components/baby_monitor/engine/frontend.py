@@ -140,6 +140,11 @@ class StreamingFrontend:
         self._context = config.win_length - config.hop_length
         self._pending: Floats = np.zeros(self._context, dtype=np.float32)
 
+    @property
+    def pending(self) -> int:
+        """Samples held back (context and an unfinished hop)."""
+        return int(self._pending.size)
+
     def reset(self) -> None:
         """Forget buffered audio (a new stream starts)."""
         self._pending = np.zeros(self._context, dtype=np.float32)

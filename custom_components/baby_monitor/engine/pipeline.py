@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .audio import sanitize
+from .blas import single_threaded
 from .detector import DetectorConfig, SoundDetector, SoundEvent
 from .frontend import FrontendConfig, StreamingFrontend
 from .runtime import ModelRuntime
@@ -51,11 +52,14 @@ class WindowStream:
         self._level_span = self._step * frontend.hop_length
         self._recent: Floats = np.zeros(0, np.float32)  # the last `_level_span` samples
         self._samples = 0
+        # Blocks wait here until a window is due: one frontend call per hop, not per block.
+        self._queued: list[Floats] = []
+        self._queued_samples = 0
 
     @property
     def seconds(self) -> float:
-        """Stream time of the last complete frame."""
-        return self._frames * self._config.hop_length / self._config.sample_rate
+        """Stream time: seconds of audio pushed so far."""
+        return (self._samples + self._queued_samples) / self._config.sample_rate
 
     def reset(self) -> None:
         """Start again from silence (a new connection)."""
@@ -63,29 +67,48 @@ class WindowStream:
         self._ring.reset()
         self._frames, self._samples = 0, 0
         self._recent = np.zeros(0, np.float32)
+        self._queued.clear()
+        self._queued_samples = 0
+
+    def _next_target(self) -> int:
+        """Frame count at which the next window is due."""
+        return max(self._size, -(-(self._frames + 1) // self._step) * self._step)
 
     def push(self, samples: npt.ArrayLike) -> list[Window]:
         """Add audio (float in [-1, 1], any block size); returns the windows it completes."""
-        audio = sanitize(samples)
+        block = sanitize(samples)
+        self._queued.append(block)
+        self._queued_samples += block.size
+        config = self._config
+        ready = (
+            self.frontend.pending + self._queued_samples - config.win_length
+        ) // config.hop_length + 1
+        if self._frames + ready < self._next_target():
+            return []
+        audio = np.concatenate(self._queued)
+        self._queued.clear()
+        self._queued_samples = 0
         heard = np.concatenate((self._recent, audio))
         base = self._samples - self._recent.size  # stream index of heard[0]
         self._samples += audio.size
         self._recent = heard[-self._level_span :]
-        frames = self.frontend.process(audio)
+        with single_threaded():
+            frames = self.frontend.process(audio)
         windows: list[Window] = []
         while len(frames):
             # frames until the next hop boundary at or after one full window
-            target = max(self._size, -(-(self._frames + 1) // self._step) * self._step)
+            target = self._next_target()
             take = min(len(frames), target - self._frames)
             self._ring.push(frames[:take])
             self._frames += take
             frames = frames[take:]
             if self._frames == target:
                 # frame k ends at stream sample (k + 1) * hop: level of the hop before the window end
-                end = self._frames * self._config.hop_length - base
+                end = self._frames * config.hop_length - base
                 span = heard[max(0, end - self._level_span) : end]
                 level = level_dbfs(float(np.dot(span, span)) / max(span.size, 1))
-                windows.append(Window(self.seconds, self._ring.window().copy(), level))
+                t = self._frames * config.hop_length / config.sample_rate
+                windows.append(Window(t, self._ring.window().copy(), level))
         return windows
 
 

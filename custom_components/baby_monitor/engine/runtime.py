@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .blas import single_threaded
 from .model import ModelError, ModelMetadata
 
 __all__ = ["BACKENDS", "Backend", "ModelRuntime", "available_backends", "load_runtime"]
@@ -39,25 +40,6 @@ def _tflite(content: bytes) -> _Interpreter:
     module = importlib.import_module("tflite_runtime.interpreter")
     interpreter: _Interpreter = module.Interpreter(model_content=content, num_threads=1)
     return interpreter
-
-
-def _single_threaded(invoke: Callable[[], None]) -> Callable[[], None]:
-    """Keep BLAS on one thread for `invoke`.
-
-    OpenBLAS spreads the executor's small matrix products over every core, whose threads then
-    spin: seven times the CPU for the same answer on a two-core machine. threadpoolctl is optional.
-    """
-    try:
-        from threadpoolctl import ThreadpoolController  # noqa: PLC0415
-    except ImportError:
-        return invoke
-    controller = ThreadpoolController()
-
-    def run() -> None:
-        with controller.limit(limits=1, user_api="blas"):
-            invoke()
-
-    return run
 
 
 def _numpy(content: bytes) -> _Interpreter:
@@ -115,11 +97,7 @@ class ModelRuntime:
                 f"model {meta.model_path.name} has {n_out} outputs but its metadata lists "
                 f"{len(meta.labels)} labels"
             )
-        self._invoke = (
-            _single_threaded(interpreter.invoke)
-            if backend == "numpy"
-            else interpreter.invoke
-        )
+        self._numpy = backend == "numpy"
         self._input_index = int(model_input["index"])
         self._output_index = int(model_output["index"])
         self._input_dtype = np.dtype(model_input["dtype"])
@@ -134,7 +112,11 @@ class ModelRuntime:
             info = np.iinfo(self._input_dtype)
             batch = np.clip(np.round(batch / scale + zero_point), info.min, info.max)
         self._interpreter.set_tensor(self._input_index, batch.astype(self._input_dtype))
-        self._invoke()
+        if self._numpy:
+            with single_threaded():
+                self._interpreter.invoke()
+        else:
+            self._interpreter.invoke()
         out = self._interpreter.get_tensor(self._output_index).reshape(-1)
         scale, zero_point = self._output_quant
         if out.dtype != np.float32:
