@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 import re
 import shutil
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -67,15 +67,7 @@ type SourceErrorReason = Literal[
     "portaudio_missing",
     "stream_ended",
 ]
-REASONS: Final[tuple[SourceErrorReason, ...]] = (
-    "ffmpeg_not_found",
-    "invalid_url",
-    "cannot_connect",
-    "no_audio",
-    "device_not_found",
-    "portaudio_missing",
-    "stream_ended",
-)
+REASONS: Final[tuple[SourceErrorReason, ...]] = get_args(SourceErrorReason.__value__)
 
 SAMPLE_RATE: Final = 16000
 NETWORK_SCHEMES: Final = frozenset(
