@@ -112,7 +112,7 @@ def write_card(
         "",
         "Training windows are synthesised from clips (`models/synth.py`), seeded:",
         "- **Early windows**: in 40 % of positive windows only the first 1-3 s of the sound is present, at the end of the window.",
-        "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and half have a white/pink/brown noise machine or music/singing on top at -8…15 dB SNR.",
+        "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and 30 % have a white/pink/brown noise machine or music/singing on top at -5…20 dB SNR.",
         "- **Voices**: pitch and tempo of half the foreground clips shifted together by -15…+18 %.",
         "- **Quiet rooms**: 8 % of negative windows are faint room noise at -90…-45 dBFS or digital silence.",
         "- **Bandwidth**: every window, whatever its label, is band-limited with probability 0.3 (random 0-300 Hz low cut, 3.2-5 kHz high cut), and the frontend stops at 4 kHz, so bandwidth carries no label information.",

@@ -150,13 +150,13 @@ def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, 
         audio, reference = _place(_vary(foreground, rng), n, rng)
         if rng.random() < 0.6:
             audio += _scaled(_background(n, pools, rng), reference, rng.uniform(-5, 20))
-    if rng.random() < 0.5:  # a sound machine or lullaby on top of whatever is happening
+    if rng.random() < 0.3:  # a sound machine or lullaby on top of whatever is happening
         masker = (
             fit_length(_pick(pools.music, rng), n, rng)
             if pools.music and rng.random() < 0.4
             else coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
         )
-        audio += _scaled(masker, reference, rng.uniform(-8, 15))
+        audio += _scaled(masker, reference, rng.uniform(-5, 20))
     if rng.random() < 0.25:
         audio = reverberate(audio, rng)
     if (

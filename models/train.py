@@ -65,7 +65,7 @@ class Settings:
 
     seed: int = 20261122
     examples: int = 30000
-    epochs: int = 20
+    epochs: int = 18
     batch_size: int = 64
     learning_rate: float = 3e-3
     limit: int | None = None
