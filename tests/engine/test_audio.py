@@ -1,0 +1,97 @@
+"""Decoding without ffmpeg, and the BLAS limit without threadpoolctl: the fallbacks hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import sys
+import wave
+
+import numpy as np
+import pytest
+
+from custom_components.baby_monitor.engine import audio, blas
+from custom_components.baby_monitor.engine.audio import (
+    AudioError,
+    decode_file,
+    sanitize,
+)
+
+
+def write(path: Path, data: bytes, width: int, rate: int, channels: int = 1) -> Path:
+    """Write raw PCM frames as a WAV file."""
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(channels)
+        handle.setsampwidth(width)
+        handle.setframerate(rate)
+        handle.writeframes(data)
+    return path
+
+
+@pytest.fixture
+def no_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend ffmpeg is not installed."""
+    monkeypatch.setattr(audio, "ffmpeg_path", lambda: None)
+
+
+@pytest.mark.usefixtures("no_ffmpeg")
+@pytest.mark.parametrize(
+    ("width", "dtype", "scale"),
+    [(1, np.uint8, 127), (2, "<i2", 16384), (4, "<i4", 2**30)],
+)
+def test_pcm_wav_decodes_without_ffmpeg(
+    tmp_path: Path, width: int, dtype: str, scale: int
+) -> None:
+    """8-, 16- and 32-bit PCM WAV at 8 kHz stereo become 16 kHz mono at the right level."""
+    t = np.arange(8000) / 8000
+    tone = np.sin(2 * np.pi * 500 * t) * 0.5
+    ints = np.round(tone * scale) + (128 if width == 1 else 0)
+    frames = np.repeat(ints[:, None], 2, axis=1).astype(dtype).tobytes()
+    samples = decode_file(write(tmp_path / "x.wav", frames, width, 8000, 2))
+    assert samples.size == 16000
+    rms = np.sqrt(np.mean(samples[1000:-1000] ** 2))
+    assert rms == pytest.approx(
+        0.5 * scale / {1: 128, 2: 32768, 4: 2**31}[width] / np.sqrt(2), rel=0.02
+    )
+
+
+@pytest.mark.usefixtures("no_ffmpeg")
+def test_non_wav_without_ffmpeg_names_the_problem(tmp_path: Path) -> None:
+    """Anything but PCM WAV needs ffmpeg, and the error says so."""
+    path = tmp_path / "song.mp3"
+    path.write_bytes(b"ID3" + bytes(500))
+    with pytest.raises(
+        AudioError, match="not a PCM WAV file and ffmpeg is not installed"
+    ):
+        decode_file(path)
+
+
+@pytest.mark.usefixtures("no_ffmpeg")
+def test_unsupported_sample_width(tmp_path: Path) -> None:
+    """24-bit WAV without ffmpeg is refused with the width named."""
+    path = write(tmp_path / "x.wav", bytes(300), 3, 16000)
+    with pytest.raises(AudioError, match="sample width of 3 bytes"):
+        decode_file(path)
+
+
+def test_directory_is_not_a_file(tmp_path: Path) -> None:
+    """A folder given as a file is named as such."""
+    with pytest.raises(AudioError, match="not a regular file"):
+        decode_file(tmp_path)
+
+
+def test_sanitize_replaces_nan_and_clips() -> None:
+    """NaN and infinities become silence; everything is clipped to [-1, 1]."""
+    out = sanitize([np.nan, np.inf, -np.inf, 2.0, -0.5])
+    assert out.tolist() == [0.0, 0.0, 0.0, 1.0, -0.5]
+
+
+def test_single_threaded_without_threadpoolctl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without threadpoolctl the block still runs, unchanged."""
+    blas._controller.cache_clear()
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    try:
+        with blas.single_threaded():
+            product = np.ones((4, 4)) @ np.ones((4, 4))
+        assert product[0, 0] == 4
+    finally:
+        blas._controller.cache_clear()
