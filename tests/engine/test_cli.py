@@ -266,3 +266,33 @@ def test_devices_without_portaudio_points_to_ffmpeg(
     monkeypatch.setattr(sources, "portaudio_available", lambda: False)
     assert main(["devices"]) == 0
     assert "--ffmpeg-mic pulse default" in capsys.readouterr().out
+
+
+def test_human_output_lists_errors_and_events(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    validation_clip: Callable[[str, str], Path],
+) -> None:
+    """Without --json each file gets a summary line, its events, or its error."""
+    cry = validation_clip("cry", "donateacry")
+    status = main(["scan", str(cry), str(tmp_path / "missing.wav")])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 1
+    assert out[0].startswith(f"{cry}: 7.0 s, 1 windows, peak cry")
+    assert out[1].lstrip().startswith("cry")
+    assert out[2] == f"{tmp_path / 'missing.wav'}: error: no such file"
+
+
+def test_listen_verbose_prints_every_window(
+    capsys: pytest.CaptureFixture[str], validation_clip: Callable[[str, str], Path]
+) -> None:
+    """`--verbose` adds one line of probabilities per window."""
+    assert (
+        main(
+            ["listen", "--verbose", "--url", str(validation_clip("cry", "donateacry"))]
+        )
+        == 0
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"t", "cry", "laughter"} <= set(lines[0])
+    assert [line["event"] for line in lines[1:]] == ["cry_started", "cry_stopped"]

@@ -94,3 +94,30 @@ def test_unknown_backend(meta: ModelMetadata) -> None:
     """Asking for a backend that does not exist lists the real ones."""
     with pytest.raises(ModelError, match="choose one of litert, tflite, numpy"):
         load_runtime(meta, "onnx")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"labels": "cry"}, "'labels' has the wrong type"),
+        ({"frontend": {"hop_length": 5000}}, "bad 'frontend'"),
+        ({"sample_rate": 8000}, "sample_rate 8000 differs from the frontend's 16000"),
+        ({"thresholds": {"cry": 0.5}}, "no threshold for laughter"),
+    ],
+)
+def test_inconsistent_metadata_fields(
+    model_copy: Path, change: dict, message: str
+) -> None:
+    """Each field that contradicts the rest of the metadata is named."""
+    data = json.loads(model_copy.read_text())
+    data.update(change)
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=message):
+        load_metadata(model_copy)
+
+
+def test_missing_model_file_beside_its_metadata(model_copy: Path) -> None:
+    """Metadata whose .tflite is gone says it cannot read the model file."""
+    model_copy.with_suffix(".tflite").unlink()
+    with pytest.raises(ModelError, match="cannot read model file"):
+        load_metadata(model_copy).read_model()
