@@ -84,3 +84,65 @@ def test_predictions_are_probabilities(
     window = np.full((meta.window_frames, meta.frontend.n_mels), 50.0, np.float32)
     probs = numpy_runtime.predict(window)
     assert probs.shape == (2,) and ((probs >= 0) & (probs <= 1)).all()
+
+
+class _Int8Interpreter:
+    """An int8-quantised interpreter double: output = quantised mean of the input."""
+
+    def __init__(
+        self, model_content: bytes | None = None, num_threads: int = 1
+    ) -> None:
+        self._value = np.zeros((1, 2), np.int8)
+
+    def allocate_tensors(self) -> None:
+        """Nothing to allocate."""
+
+    def get_input_details(self) -> list[dict]:
+        return [
+            {
+                "index": 0,
+                "shape": np.array([1, 280, 64, 1]),
+                "dtype": np.int8,
+                "quantization": (0.5, 10),
+            }
+        ]
+
+    def get_output_details(self) -> list[dict]:
+        return [
+            {
+                "index": 1,
+                "shape": np.array([1, 2]),
+                "dtype": np.int8,
+                "quantization": (1 / 256, -128),
+            }
+        ]
+
+    def set_tensor(self, index: int, value: np.ndarray) -> None:
+        assert value.dtype == np.int8
+        self._input = value
+
+    def invoke(self) -> None:
+        level = int(np.clip(self._input.astype(np.int32).mean() * 2 - 128, -128, 127))
+        self._value = np.array([[level, -128]], np.int8)
+
+    def get_tensor(self, index: int) -> np.ndarray:
+        return self._value
+
+
+def test_quantised_models_are_fed_and_read_in_their_scale(
+    meta: ModelMetadata, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An int8 model (here through the tflite-runtime slot) gets quantised input, float output."""
+    import types
+
+    module = types.ModuleType("tflite_runtime.interpreter")
+    module.Interpreter = _Int8Interpreter  # type: ignore[attr-defined]
+    monkeypatch.setitem(
+        sys.modules, "tflite_runtime", types.ModuleType("tflite_runtime")
+    )
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", module)
+    runtime = load_runtime(meta, "tflite")
+    assert runtime.backend == "tflite"
+    window = np.full((280, 64), 20.0, np.float32)  # quantised: 20 / 0.5 + 10 = 50
+    np.testing.assert_allclose(runtime.predict(window), [(100 - 128 + 128) / 256, 0.0])
+    assert runtime.predict_many(np.empty((0, 280, 64), np.float32)).shape == (0, 2)
