@@ -95,3 +95,31 @@ def test_single_threaded_without_threadpoolctl(monkeypatch: pytest.MonkeyPatch) 
         assert product[0, 0] == 4
     finally:
         blas._controller.cache_clear()
+
+
+def test_video_without_sound_says_there_is_no_audio_stream(tmp_path: Path) -> None:
+    """A camera recording without an audio track is named as such."""
+    import subprocess
+
+    video = tmp_path / "silent_camera.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=16x16:d=1",
+            str(video),
+        ],
+        check=True,
+    )
+    with pytest.raises(AudioError, match="no audio stream in file"):
+        decode_file(video)
+
+
+def test_wav_with_no_frames_has_no_samples(tmp_path: Path) -> None:
+    """A valid WAV header with no frames is reported as holding no audio."""
+    with pytest.raises(AudioError, match="no audio samples"):
+        decode_file(write(tmp_path / "empty.wav", b"", 2, 16000))

@@ -122,9 +122,14 @@ def decode_file(path: str | Path, sample_rate: int = 16000) -> Floats:
                 f"decoding took longer than {_DECODE_TIMEOUT_S} s"
             ) from err
         if result.returncode != 0:
-            lines = result.stderr.decode(errors="replace").strip().splitlines()
+            lines = [
+                line
+                for line in result.stderr.decode(errors="replace").strip().splitlines()
+                if "to ignore this"
+                not in line.lower()  # ffmpeg's hints are not the reason
+            ]
             reason = lines[-1] if lines else f"ffmpeg exited with {result.returncode}"
-            if "matches no streams" in reason:
+            if any("matches no streams" in line for line in lines):
                 reason = "no audio stream in file"
             raise AudioError(f"cannot decode: {reason}")
         samples = pcm16_to_float(result.stdout)
