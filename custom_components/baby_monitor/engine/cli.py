@@ -144,11 +144,10 @@ def _load(args: argparse.Namespace) -> ModelRuntime:
 
 def _event_line(event: SoundEvent) -> str:
     """One JSON line per event, named as Home Assistant's event entity names them."""
-    kind = "cry" if event.label == "cry" else event.label
     return json.dumps(
         {
             "t": round(event.t, 2),
-            "event": f"{kind}_{event.kind}",
+            "event": f"{event.label}_{event.kind}",
             "confidence": round(event.confidence, 3),
             "duration": round(event.duration, 2),
         }
