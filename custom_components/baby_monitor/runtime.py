@@ -143,6 +143,8 @@ class BabyMonitorRuntime:
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
         self._event_listeners: list[Callable[[SoundEvent], None]] = []
+        self._audio_listeners: list[Callable[[npt.NDArray[np.float32]], None]] = []
+        self._window_listeners: list[Callable[[Window, Scored], None]] = []
 
     @property
     def available(self) -> bool:
@@ -167,6 +169,25 @@ class BabyMonitorRuntime:
         """Call `event_callback` with every sound that starts or stops; returns the remover."""
         self._event_listeners.append(event_callback)
         return lambda: self._event_listeners.remove(event_callback)
+
+    @callback
+    def async_add_audio_listener(
+        self, audio_callback: Callable[[npt.NDArray[np.float32]], None]
+    ) -> CALLBACK_TYPE:
+        """Call `audio_callback` with every block heard (16 kHz mono float); returns the remover.
+
+        Runs on the event loop for each ~0.1-s block: keep it to a copy into a buffer.
+        """
+        self._audio_listeners.append(audio_callback)
+        return lambda: self._audio_listeners.remove(audio_callback)
+
+    @callback
+    def async_add_window_listener(
+        self, window_callback: Callable[[Window, Scored], None]
+    ) -> CALLBACK_TYPE:
+        """Call `window_callback` with every scored window (its features too); returns the remover."""
+        self._window_listeners.append(window_callback)
+        return lambda: self._window_listeners.remove(window_callback)
 
     async def run(self) -> None:
         """Listen until stopped: connect, read, and reconnect with backoff (1 s to 60 s)."""
@@ -268,6 +289,8 @@ class BabyMonitorRuntime:
     @callback
     def _push(self, block: npt.NDArray[np.float32]) -> None:
         """Cut audio into windows and queue them for inference, dropping the oldest when full."""
+        for audio_callback in list(self._audio_listeners):
+            audio_callback(block)
         for window in self.listener.stream.push(block):
             if len(self._pending) == self._pending.maxlen:
                 self.windows_dropped += 1
@@ -294,14 +317,16 @@ class BabyMonitorRuntime:
                     scored = await self.hass.async_add_executor_job(
                         self.listener.score, window
                     )
-                    self._apply(scored)
+                    self._apply(window, scored)
 
     @callback
-    def _apply(self, scored: Scored) -> None:
+    def _apply(self, window: Window, scored: Scored) -> None:
         """Publish one scored window and the events it caused."""
         self.windows_scored += 1
         self.level_dbfs = scored.level_dbfs
         self.probabilities = scored.probabilities
+        for window_callback in list(self._window_listeners):
+            window_callback(window, scored)
         for event in scored.events:
             self._dispatch(event)
         self._notify()
