@@ -1,0 +1,114 @@
+"""The soak benchmark: a reproducible programme, honest attribution of events, live pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from custom_components.baby_monitor.engine.detector import SoundEvent
+from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from models.data import Clip
+from models.soak import (
+    ATTRIBUTION_S,
+    Cry,
+    Programme,
+    household,
+    programme,
+    run_soak,
+    score_events,
+)
+
+RATE = 16000
+
+
+def _noise(seconds: float, seed: int, level: float = 0.05) -> np.ndarray:
+    return (
+        np.random.default_rng(seed).standard_normal(int(seconds * RATE)) * level
+    ).astype(np.float32)
+
+
+def _cry_like(seconds: float) -> np.ndarray:
+    """Make a second of silence, then a loud tone: its onset is at 1 s."""
+    quiet = np.zeros(RATE, np.float32)
+    t = np.arange(int((seconds - 1) * RATE)) / RATE
+    return np.concatenate(
+        [quiet, (0.5 * np.sin(2 * np.pi * 450 * t)).astype(np.float32)]
+    )
+
+
+def _started(t: float) -> SoundEvent:
+    return SoundEvent("cry", "started", t, t, None, 0.99)
+
+
+def test_household_keeps_home_sounds_and_leaves_out_farm_and_street() -> None:
+    """Speech, music and domestic ESC-50 classes count as household sound; pigs and sirens do not."""
+
+    def clip(source: str, orig_class: str, label: str = "other") -> Clip:
+        return Clip("x.flac", label, source, "g", 4, orig_class, 5.0)
+
+    assert household(clip("deeply_korean_read", "read_speech_neutral_voice"))
+    assert household(clip("librosa_data", "music"))
+    assert household(clip("esc50", "vacuum_cleaner"))
+    assert not household(clip("esc50", "pig"))
+    assert not household(clip("esc50", "siren"))
+    assert not household(clip("deeply_nonverbal", "screaming"))
+    assert not household(clip("donateacry", "hungry", label="cry"))
+
+
+def test_programme_is_reproducible_and_places_cries_where_it_says() -> None:
+    """The same seed gives the same audio; each cry's onset is where its loud part starts."""
+    negatives = [_noise(4.0, i) for i in range(5)]
+    cries = [_cry_like(3.0)]
+    plan, segments = programme(negatives, cries, 0.25, seed=3, cry_every_s=60)
+    audio = np.concatenate(list(segments))
+    again = np.concatenate(
+        list(programme(negatives, cries, 0.25, seed=3, cry_every_s=60)[1])
+    )
+
+    assert np.array_equal(audio, again)
+    assert plan.seconds == pytest.approx(0.25 * 3600, abs=30)
+    assert len(plan.cries) >= 5
+    for cry in plan.cries:
+        assert cry.end - cry.onset == pytest.approx(2.0, abs=0.03)
+        start = round(cry.onset * RATE)
+        before, after = audio[start - 1600 : start - 400], audio[start : start + 1600]
+        # the cry may sit over household sound 5-20 dB below it: louder by at least 5 dB
+        assert np.sqrt(np.mean(after**2)) > 1.7 * np.sqrt(np.mean(before**2))
+
+
+def test_events_near_a_cry_count_as_detections_and_the_rest_as_false_alarms() -> None:
+    """Latency runs from onset to the start event less the confirm time; strays are false alarms."""
+    plan = Programme(7200.0, (Cry(100.0, 110.0), Cry(1000.0, 1004.0)))
+    events = [_started(101.5), _started(112.0), _started(500.0), _started(1003.0)]
+
+    result = score_events(plan, events, confirm_s=0.5)
+
+    assert result["detected"] == 2
+    assert result["false_events"] == 1
+    assert result["latency_median_s"] == pytest.approx((1.0 + 2.5) / 2)
+    busy = (110 + ATTRIBUTION_S - 100) + (1004 + ATTRIBUTION_S - 1000)
+    assert result["false_per_24h"] == pytest.approx(24 / ((7200 - busy) / 3600))
+
+
+def test_missed_cries_give_no_latency() -> None:
+    """With no detection at all the latency is unknown, not zero."""
+    result = score_events(Programme(3600.0, (Cry(10.0, 12.0),)), [])
+
+    assert result["detected"] == 0
+    assert result["latency_median_s"] is None
+    assert result["false_per_24h"] == 0
+
+
+def test_soak_runs_the_live_pipeline_and_reports_memory(
+    litert_runtime: ModelRuntime,
+) -> None:
+    """A short soak through the shipped model reports events, latency fields and RSS at both ends."""
+    negatives = [_noise(5.0, i, 0.01) for i in range(3)]
+    result = run_soak(litert_runtime, negatives, [_cry_like(4.0)], 0.05)
+
+    ours = result["ours"]
+    assert result["hours"] == pytest.approx(0.05, abs=0.01)
+    assert ours["cries"] == len(programme(negatives, [_cry_like(4.0)], 0.05)[0].cries)
+    assert ours["rss_start_mb"] > 0
+    assert len(ours["rss_mb"]) >= 2
+    assert "yamnet" not in result
