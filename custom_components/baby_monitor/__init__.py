@@ -5,25 +5,42 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers import (
+    config_validation as cv,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.helpers.typing import ConfigType
 
+from .clips import async_setup_clips
 from .const import (
     BACKEND_AUTO,
     CONF_BACKEND,
     DOMAIN,
+    ISSUE_CLIPS_UNWRITABLE,
     ISSUE_MODEL_ERROR,
     ISSUE_SOURCE_DOWN,
     SOUND_ENTITY_KEYS,
 )
 from .engine.model import ModelError
 from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime, Settings, load_model
+from .services import async_setup_services
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.EVENT,
+    Platform.IMAGE,
     Platform.SENSOR,
     Platform.SWITCH,
 ]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions (they exist whether or not an entry is loaded)."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) -> bool:
@@ -55,6 +72,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) 
     )
     entry.runtime_data = runtime
     _async_remove_undetected(hass, entry, runtime.settings.sounds)
+    async_setup_clips(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_create_background_task(
         hass, runtime.run(), f"{DOMAIN} listener {entry.title}"
@@ -75,7 +93,7 @@ async def async_remove_entry(
     hass: HomeAssistant, entry: BabyMonitorConfigEntry
 ) -> None:
     """Withdraw the entry's repair issues."""
-    for issue in (ISSUE_MODEL_ERROR, ISSUE_SOURCE_DOWN):
+    for issue in (ISSUE_MODEL_ERROR, ISSUE_SOURCE_DOWN, ISSUE_CLIPS_UNWRITABLE):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
 
 

@@ -17,6 +17,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -32,16 +33,22 @@ from .const import (
     BACKEND_AUTO,
     CONF_BACKEND,
     CONF_CAMERA,
+    CONF_CLIP_MAX_SIZE_MB,
+    CONF_CLIP_RETENTION_DAYS,
     CONF_CONFIRM_S,
     CONF_DEVICE,
     CONF_HOLD_S,
     CONF_HOP_S,
+    CONF_SAVE_CLIPS,
     CONF_SOUNDS,
     CONF_SOURCE_TYPE,
     CONF_URL,
+    DEFAULT_CLIP_MAX_SIZE_MB,
+    DEFAULT_CLIP_RETENTION_DAYS,
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
     DEFAULT_HOP_S,
+    DEFAULT_SAVE_CLIPS,
     DOMAIN,
     DRIVER_SOUNDDEVICE,
     FALLBACK_THRESHOLD,
@@ -292,6 +299,31 @@ async def _options_schema(hass: HomeAssistant) -> vol.Schema:
                     options=[BACKEND_AUTO, *backends],
                     mode=SelectSelectorMode.DROPDOWN,
                     translation_key=CONF_BACKEND,
+                )
+            ),
+            vol.Required(
+                CONF_SAVE_CLIPS, default=DEFAULT_SAVE_CLIPS
+            ): BooleanSelector(),
+            vol.Required(
+                CONF_CLIP_RETENTION_DAYS, default=DEFAULT_CLIP_RETENTION_DAYS
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=1,
+                    max=365,
+                    step=1,
+                    unit_of_measurement="d",
+                    mode=NumberSelectorMode.BOX,
+                )
+            ),
+            vol.Required(
+                CONF_CLIP_MAX_SIZE_MB, default=DEFAULT_CLIP_MAX_SIZE_MB
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=10,
+                    max=100_000,
+                    step=10,
+                    unit_of_measurement="MB",
+                    mode=NumberSelectorMode.BOX,
                 )
             ),
         }

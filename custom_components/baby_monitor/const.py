@@ -10,6 +10,8 @@ LOGGER = logging.getLogger(__package__)
 
 EVENT_BABY_MONITOR: Final = "baby_monitor_event"
 """Bus event fired for every sound that starts or stops (device_id, type, confidence, duration)."""
+EVENT_CLIP_SAVED: Final = "baby_monitor_clip_saved"
+"""Bus event fired after a clip is written (device_id, entry_id, sound, path, media_content_id, url, duration)."""
 
 # Entry data
 CONF_SOURCE_TYPE: Final = "source_type"
@@ -36,6 +38,9 @@ CONF_HOLD_S: Final = "hold_time"
 CONF_SOUNDS: Final = "sounds"
 CONF_HOP_S: Final = "hop"
 CONF_BACKEND: Final = "backend"
+CONF_SAVE_CLIPS: Final = "save_clips"
+CONF_CLIP_RETENTION_DAYS: Final = "clip_retention_days"
+CONF_CLIP_MAX_SIZE_MB: Final = "clip_max_size_mb"
 
 LABEL_CRY: Final = "cry"
 LABEL_LAUGHTER: Final = "laughter"
@@ -49,15 +54,25 @@ BACKEND_AUTO: Final = "auto"
 DEFAULT_CONFIRM_S: Final = 0.0
 DEFAULT_HOLD_S: Final = 3.0
 DEFAULT_HOP_S: Final = 1.0
+DEFAULT_SAVE_CLIPS: Final = False
+DEFAULT_CLIP_RETENTION_DAYS: Final = 7
+DEFAULT_CLIP_MAX_SIZE_MB: Final = 500
 FALLBACK_THRESHOLD: Final = 0.9
 """Threshold offered in the options when the model's metadata cannot be read."""
 
 # Issue ids (suffixed with the entry id)
 ISSUE_SOURCE_DOWN: Final = "source_down"
 ISSUE_MODEL_ERROR: Final = "model_error"
+ISSUE_CLIPS_UNWRITABLE: Final = "clips_unwritable"
 
 SOUND_ENTITY_KEYS: Final = {
-    LABEL_CRY: ("crying", "cry_probability"),
-    LABEL_LAUGHTER: ("laughing", "laughter_probability"),
+    LABEL_CRY: (
+        "crying",
+        "cry_probability",
+        "cry_episodes_today",
+        "crying_time_today",
+        "last_cry",
+    ),
+    LABEL_LAUGHTER: ("laughing", "laughter_probability", "laughter_episodes_today"),
 }
 """Entity keys that exist only while their sound is detected."""

@@ -9,7 +9,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,9 @@ from .engine.pipeline import Listener, Scored, Window
 from .engine.runtime import ModelRuntime, load_runtime
 from .engine.sources import AudioSource, SourceError
 from .source import async_create_source, describe_source
+
+if TYPE_CHECKING:
+    from .clips import ClipRecorder
 
 type BabyMonitorConfigEntry = ConfigEntry[BabyMonitorRuntime]
 
@@ -145,6 +148,8 @@ class BabyMonitorRuntime:
         self._event_listeners: list[Callable[[SoundEvent], None]] = []
         self._audio_listeners: list[Callable[[npt.NDArray[np.float32]], None]] = []
         self._window_listeners: list[Callable[[Window, Scored], None]] = []
+        self.clips: ClipRecorder | None = None
+        """Recent audio and saved clips (attached at setup)."""
 
     @property
     def available(self) -> bool:
@@ -228,6 +233,8 @@ class BabyMonitorRuntime:
             self._clear_down()
             if self._source is not None:
                 await self._source.stop()
+            if self.clips is not None:
+                self.clips.async_forget()
         self._changed.set()
         self._notify()
 
@@ -463,4 +470,5 @@ class BabyMonitorRuntime:
                     for label, config in self.settings.detectors.items()
                 },
             },
+            "clips": self.clips.diagnostics() if self.clips is not None else None,
         }

@@ -7,16 +7,20 @@ from unittest.mock import AsyncMock, patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
 
 from custom_components.baby_monitor.const import (
     CONF_BACKEND,
     CONF_CAMERA,
+    CONF_CLIP_MAX_SIZE_MB,
+    CONF_CLIP_RETENTION_DAYS,
     CONF_CONFIRM_S,
     CONF_CRY_THRESHOLD,
     CONF_DEVICE,
     CONF_HOLD_S,
     CONF_HOP_S,
     CONF_LAUGHTER_THRESHOLD,
+    CONF_SAVE_CLIPS,
     CONF_SOUNDS,
     CONF_SOURCE_TYPE,
     CONF_URL,
@@ -410,7 +414,12 @@ async def test_options_flow(
         result["flow_id"], options
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert mock_config_entry.options == options
+    # clip settings left out are saved with their defaults
+    assert mock_config_entry.options == options | {
+        CONF_SAVE_CLIPS: False,
+        CONF_CLIP_RETENTION_DAYS: 7,
+        CONF_CLIP_MAX_SIZE_MB: 500,
+    }
 
 
 async def test_options_fall_back_when_model_metadata_is_unreadable(
@@ -427,3 +436,49 @@ async def test_options_fall_back_when_model_metadata_is_unreadable(
         )
     defaults = {str(key): key.default() for key in result["data_schema"].schema}
     assert defaults[CONF_CRY_THRESHOLD] == 0.9
+
+
+async def test_options_flow_clip_settings(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """Saving clips is offered off, kept 7 days and 500 MB; saved values come back next time."""
+    mock_config_entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    defaults = {str(key): key.default() for key in result["data_schema"].schema}
+    assert defaults[CONF_SAVE_CLIPS] is False
+    assert defaults[CONF_CLIP_RETENTION_DAYS] == 7
+    assert defaults[CONF_CLIP_MAX_SIZE_MB] == 500
+
+    options = {
+        CONF_SOUNDS: ["cry", "laughter"],
+        CONF_SAVE_CLIPS: True,
+        CONF_CLIP_RETENTION_DAYS: 30,
+        CONF_CLIP_MAX_SIZE_MB: 2000,
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert {key: mock_config_entry.options[key] for key in options} == options
+
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+    }
+    assert suggested[CONF_SAVE_CLIPS] is True
+    assert suggested[CONF_CLIP_RETENTION_DAYS] == 30
+    assert suggested[CONF_CLIP_MAX_SIZE_MB] == 2000
+
+
+async def test_options_flow_rejects_a_clip_size_below_10_mb(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """The size cap has a floor: a few clips must fit."""
+    mock_config_entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    with pytest.raises(vol.Invalid):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {CONF_SOUNDS: ["cry"], CONF_SAVE_CLIPS: True, CONF_CLIP_MAX_SIZE_MB: 1},
+        )
