@@ -74,10 +74,10 @@ def write_card(
             "dB, standardised). The frontend is `engine/frontend.py`, the same code in training and serving."
         ),
         (
-            "- Network: depthwise-separable CNN (conv 3x3/2 24 ch, then 5 x [depthwise 3x3 + "
-            "pointwise] with 48/96/96/128/128 channels and strides 2/2/1/2/1, each with batch "
+            "- Network: depthwise-separable CNN (conv 3x3/2 36 ch, then 5 x [depthwise 3x3 + "
+            "pointwise] with 72/144/144/192/192 channels and strides 2/2/1/2/1, each with batch "
             "norm + ReLU), global average and max pooling, dense layer, sigmoid: multi-label "
-            "`[cry, laughter]`. About 9 M multiply-adds per window."
+            "`[cry, laughter]`. About 19 M multiply-adds per window."
         ),
         (
             f"- File: float32 TFLite, {report['model_bytes'] / 1024:.0f} KiB. Runs on LiteRT, tflite-runtime "
@@ -112,7 +112,8 @@ def write_card(
         "",
         "Training windows are synthesised from clips (`models/synth.py`), seeded:",
         "- **Early windows**: in 40 % of positive windows only the first 1-3 s of the sound is present, at the end of the window.",
-        "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and 30 % have a white/pink/brown noise machine or music/singing on top at -5…20 dB SNR.",
+        "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and 40 % (whatever their label) have a white/pink/brown noise machine or music/singing on top at -6…15 dB SNR.",
+        "- **Streams**: 40 % of beds and background-only windows are what a live stream carries: household sounds of 0.5-5 s one after another at ±15 dB, a quarter of them near-silent gaps, joined by abrupt cuts, sometimes starting partway through the window.",
         "- **Voices**: pitch and tempo of half the foreground clips shifted together by -15…+18 %.",
         "- **Quiet rooms**: 8 % of negative windows are faint room noise at -90…-45 dBFS or digital silence.",
         "- **Bandwidth**: every window, whatever its label, is band-limited with probability 0.3 (random 0-300 Hz low cut, 3.2-5 kHz high cut), and the frontend stops at 4 kHz, so bandwidth carries no label information.",

@@ -37,8 +37,12 @@ class Pools:
     )
     labels: tuple[str, ...] = ("cry", "laughter")
     mix: dict[str, float] = field(
-        default_factory=lambda: {"cry": 0.35, "laughter": 0.2}
+        default_factory=lambda: {"cry": 0.3, "laughter": 0.25}
     )
+    masker_p: float = (
+        0.4  # share of windows (any label) with a sound machine or lullaby on top
+    )
+    masker_snr_db: tuple[float, float] = (-6.0, 15.0)
 
 
 def _pick(
@@ -107,8 +111,35 @@ def _quiet_room(n: int, rng: np.random.Generator) -> Floats:
     return set_level(noise, rng.uniform(-90, -45))
 
 
+def _sequence(n: int, pools: Pools, rng: np.random.Generator) -> Floats:
+    """Make what a live stream carries: household sounds one after another at changing levels.
+
+    Pieces of 0.5-5 s at ±15 dB, a quarter of them near-silent gaps (-60…-30 dB), joined
+    with abrupt cuts: the level jumps and onsets of a stream that single clips never show.
+    """
+    out = np.zeros(n, np.float32)
+    # sometimes the stream started (or came back) partway through the window
+    at = int(rng.integers(0, n // 2)) if rng.random() < 0.3 else 0
+    while at < n:
+        size = min(n - at, int(rng.uniform(0.5, 5.0) * SAMPLE_RATE))
+        piece = fit_length(
+            _pick(pools.negatives, rng, pools.negative_weights), size, rng
+        )
+        gain = (
+            10 ** (rng.uniform(-60, -30) / 20)
+            if rng.random() < 0.25
+            else 10 ** (rng.uniform(-15, 15) / 20)
+        )
+        rms = active_rms(piece)
+        out[at : at + size] = piece * np.float32(gain / max(rms, 1e-6))
+        at += size
+    return out
+
+
 def _background(n: int, pools: Pools, rng: np.random.Generator) -> Floats:
-    """Household sound: one or two negative clips, music, or a noise machine."""
+    """Household sound: one or two negative clips, a stream of them, music, or a noise machine."""
+    if rng.random() < 0.4:
+        return _sequence(n, pools, rng)
     kind = rng.random()
     if kind < 0.15:
         return coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
@@ -150,13 +181,13 @@ def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, 
         audio, reference = _place(_vary(foreground, rng), n, rng)
         if rng.random() < 0.6:
             audio += _scaled(_background(n, pools, rng), reference, rng.uniform(-5, 20))
-    if rng.random() < 0.3:  # a sound machine or lullaby on top of whatever is happening
+    if rng.random() < pools.masker_p:  # a sound machine or lullaby on top of anything
         masker = (
             fit_length(_pick(pools.music, rng), n, rng)
             if pools.music and rng.random() < 0.4
             else coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
         )
-        audio += _scaled(masker, reference, rng.uniform(-5, 20))
+        audio += _scaled(masker, reference, rng.uniform(*pools.masker_snr_db))
     if rng.random() < 0.25:
         audio = reverberate(audio, rng)
     if (
