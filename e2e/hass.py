@@ -9,7 +9,6 @@ from pathlib import Path
 import shutil
 import signal
 import socket
-import sys
 import time
 from typing import Any
 
@@ -76,10 +75,11 @@ class HomeAssistant:
         self._proc: asyncio.subprocess.Process | None = None
         self._out: int | None = None
         self._session: aiohttp.ClientSession | None = None
+        self.repo = integration.parents[1]
         if config_dir.exists():
             shutil.rmtree(config_dir)
-        (config_dir / "custom_components").mkdir(parents=True)
-        (config_dir / "custom_components" / integration.name).symlink_to(integration)
+        # scripts/develop links the integration in (the README's "run it" command, checked here)
+        config_dir.mkdir(parents=True)
         (config_dir / "configuration.yaml").write_text(
             CONFIGURATION_YAML.format(port=self.port), encoding="utf-8"
         )
@@ -114,16 +114,14 @@ class HomeAssistant:
         return {"Authorization": f"Bearer {self.tokens.access_token}"}
 
     async def start(self) -> None:
-        """Launch `hass` (no pip: everything comes from the lock file) and wait for its API."""
-        hass = Path(sys.executable).with_name("hass")
+        """Launch Home Assistant through `scripts/develop` (no pip: all from the lock) and wait for its API."""
         self._out = os.open(self.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._proc = await asyncio.create_subprocess_exec(
-            str(hass),
-            "--config",
-            str(self.config_dir),
+            str(self.repo / "scripts" / "develop"),
             "--skip-pip",
             "--log-no-color",
-            env=os.environ | self.env,
+            cwd=self.repo,
+            env=os.environ | self.env | {"BABY_MONITOR_CONFIG": str(self.config_dir)},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._out,
             stderr=self._out,
