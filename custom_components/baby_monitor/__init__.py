@@ -20,6 +20,7 @@ from .const import (
     ISSUE_CLIPS_UNWRITABLE,
     ISSUE_MODEL_ERROR,
     ISSUE_SOURCE_DOWN,
+    LOGGER,
     SOUND_ENTITY_KEYS,
 )
 from .engine.model import ModelError
@@ -51,6 +52,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) 
             load_model, entry.options.get(CONF_BACKEND, BACKEND_AUTO)
         )
     except ModelError as err:
+        if ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None:
+            # Home Assistant logs a setup retry at debug level only: say it once, clearly.
+            LOGGER.error("Cannot load the detection model for %s: %s", entry.title, err)
         ir.async_create_issue(
             hass,
             DOMAIN,

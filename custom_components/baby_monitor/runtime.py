@@ -394,7 +394,8 @@ class BabyMonitorRuntime:
         self.receiving_since = None
         if not self._down:
             self._down = True
-            LOGGER.info("Lost audio from %s: %s; retrying", self.source_name, error)
+            # the error names the source (redacted), so the room is what is added here
+            LOGGER.info("Lost audio in %s: %s; retrying", self.entry.title, error)
             self._issue_timer = async_call_later(
                 self.hass, ISSUE_AFTER_S, self._raise_issue
             )

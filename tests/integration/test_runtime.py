@@ -101,7 +101,7 @@ async def test_source_down_then_back(
     assert all(source.stopped for source in source_factory.created)
     assert log_lines(caplog, "Lost audio") == [
         (
-            "Lost audio from rtsp://***:***@192.0.2.10:554/stream1?token=***: "
+            "Lost audio in Nursery: "
             "cannot open rtsp://***:***@192.0.2.10:554/stream1: Connection refused; retrying"
         )
     ]
