@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from custom_components.baby_monitor.engine.detector import DEFAULT_CONFIRM_S
 from custom_components.baby_monitor.engine.model import (
     DEFAULT_MODEL,
     ModelMetadata,
     load_metadata,
 )
-from custom_components.baby_monitor.engine.pipeline import Listener
+from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
 from custom_components.baby_monitor.engine.runtime import (
     Backend,
     available_backends,
@@ -36,9 +37,6 @@ from .metrics import threshold_at_fpr
 from .soak import household, run_soak
 from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 from .train import ROOT, validation_maskers
-
-DEFAULT_CONFIRM_S = 0.0
-"""The integration's default confirm time (custom_components/baby_monitor/const.py)."""
 
 type Floats = npt.NDArray[np.float32]
 
@@ -102,7 +100,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--confirm",
         type=float,
         default=DEFAULT_CONFIRM_S,
-        help="detector confirm time in the soak (s)",
+        help="detector confirm time in the soak (s; default: the integration's)",
+    )
+    parser.add_argument(
+        "--hop",
+        type=float,
+        default=DEFAULT_HOP_S,
+        help="seconds between windows in the soak (default: the integration's)",
     )
     args = parser.parse_args(argv)
 
@@ -141,6 +145,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.soak_hours,
             yamnet_thresholds["cry"],
             confirm_s=args.confirm,
+            hop_s=args.hop,
         )
         if args.soak_hours > 0
         else None

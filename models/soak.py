@@ -2,7 +2,7 @@
 
 A seeded programme of validation-fold clips (never trained on) is played through the engine as
 it runs in Home Assistant (0.1-s blocks, a window every hop, the detector with the shipped
-threshold, confirm 0 s, hold 3 s) at maximum speed. It measures what a parent lives with: false
+threshold and the integration's default confirm, hold and hop) at maximum speed. It measures what a parent lives with: false
 cry events per 24 h of household sound, the delay from a cry's onset to `crying` turning on, and
 whether memory grows. YAMNet gets the same audio, scored as Frigate runs it (consecutive 0.975-s
 frames, the cry classes' maximum) through the same detector at its 1 %-FPR threshold.
@@ -19,11 +19,13 @@ import numpy as np
 import numpy.typing as npt
 
 from custom_components.baby_monitor.engine.detector import (
+    DEFAULT_CONFIRM_S,
+    DEFAULT_HOLD_S,
     DetectorConfig,
     SoundDetector,
     SoundEvent,
 )
-from custom_components.baby_monitor.engine.pipeline import Listener
+from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
 from custom_components.baby_monitor.engine.runtime import ModelRuntime
 
 from .augment import coloured_noise, set_level
@@ -36,7 +38,6 @@ type Floats = npt.NDArray[np.float32]
 
 RATE = 16000
 BLOCK = 1600  # what the live sources hand over: 0.1 s
-HOLD_S = 3.0
 RSS_EVERY_S = 1800
 ATTRIBUTION_S = 10.0
 """A start event up to this long after a cry's last sound still belongs to that cry (window + hold)."""
@@ -205,11 +206,13 @@ def _blocks(segments: Iterator[Floats], limit: int) -> Iterator[Floats]:
 
 
 def _ours(
-    runtime: ModelRuntime, blocks: Iterator[Floats], confirm_s: float
+    runtime: ModelRuntime, blocks: Iterator[Floats], confirm_s: float, hop_s: float
 ) -> tuple[list[SoundEvent], dict[str, Any]]:
     """Cry start events of the live pipeline, and its RSS at start and end (MB)."""
     threshold = runtime.meta.thresholds["cry"]
-    listener = Listener(runtime, {"cry": DetectorConfig(threshold, confirm_s, HOLD_S)})
+    listener = Listener(
+        runtime, {"cry": DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S)}, hop_s
+    )
     listener.feed(np.zeros(RATE * 8, np.float32))  # warm up: first invoke allocates
     listener.stream.reset()
     for detector in listener.detectors.values():
@@ -229,7 +232,9 @@ def _yamnet(
     yamnet: YamNet, threshold: float, blocks: Iterator[Floats], confirm_s: float
 ) -> list[SoundEvent]:
     """Cry start events of YAMNet as Frigate runs it, through the same detector."""
-    detector = SoundDetector("cry", DetectorConfig(threshold, confirm_s, HOLD_S))
+    detector = SoundDetector(
+        "cry", DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S)
+    )
     classes = list(YAMNET_CLASSES["cry"])
     pending: list[Floats] = []
     size, frames, events = 0, 0, []
@@ -287,18 +292,20 @@ def run_soak(
     yamnet_threshold: float | None = None,
     yamnet: Callable[[], YamNet] = YamNet,
     seed: int = 0,
-    confirm_s: float = 0.0,
+    confirm_s: float = DEFAULT_CONFIRM_S,
+    hop_s: float = DEFAULT_HOP_S,
 ) -> dict[str, Any]:
     """Play `hours` of programme through our pipeline and YAMNet; everything the report shows."""
     plan, segments = programme(negatives, cries, hours, seed)
     limit = int(plan.seconds * RATE)
-    events, memory = _ours(runtime, _blocks(segments, limit), confirm_s)
+    events, memory = _ours(runtime, _blocks(segments, limit), confirm_s, hop_s)
     result: dict[str, Any] = {
         "hours": plan.seconds / 3600,
         "negative_hours": plan.negative_hours,
         "backend": runtime.backend,
         "threshold": runtime.meta.thresholds["cry"],
         "confirm_s": confirm_s,
+        "hop_s": hop_s,
         "ours": {**score_events(plan, events, confirm_s), **memory},
     }
     if yamnet_threshold is not None:

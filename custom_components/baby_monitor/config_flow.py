@@ -45,9 +45,6 @@ from .const import (
     CONF_URL,
     DEFAULT_CLIP_MAX_SIZE_MB,
     DEFAULT_CLIP_RETENTION_DAYS,
-    DEFAULT_CONFIRM_S,
-    DEFAULT_HOLD_S,
-    DEFAULT_HOP_S,
     DEFAULT_SAVE_CLIPS,
     DOMAIN,
     DRIVER_SOUNDDEVICE,
@@ -61,7 +58,9 @@ from .const import (
     SOURCE_URL,
     THRESHOLD_OPTIONS,
 )
+from .engine.detector import DEFAULT_CONFIRM_S, DEFAULT_HOLD_S
 from .engine.model import DEFAULT_MODEL, ModelError, load_metadata
+from .engine.pipeline import DEFAULT_HOP_S
 from .engine.runtime import available_backends
 from .engine.sources import SourceError, list_input_devices, portaudio_available, probe
 from .source import async_create_source, source_unique_id

@@ -27,18 +27,20 @@ from .const import (
     CONF_HOLD_S,
     CONF_HOP_S,
     CONF_SOUNDS,
-    DEFAULT_CONFIRM_S,
-    DEFAULT_HOLD_S,
-    DEFAULT_HOP_S,
     DOMAIN,
     EVENT_BABY_MONITOR,
     ISSUE_SOURCE_DOWN,
     LOGGER,
     THRESHOLD_OPTIONS,
 )
-from .engine.detector import DetectorConfig, SoundEvent
+from .engine.detector import (
+    DEFAULT_CONFIRM_S,
+    DEFAULT_HOLD_S,
+    DetectorConfig,
+    SoundEvent,
+)
 from .engine.model import DEFAULT_MODEL, load_metadata
-from .engine.pipeline import Listener, Scored, Window
+from .engine.pipeline import DEFAULT_HOP_S, Listener, Scored, Window
 from .engine.runtime import ModelRuntime, load_runtime
 from .engine.sources import AudioSource, SourceError
 from .source import async_create_source, describe_source

@@ -14,9 +14,15 @@ import time
 from typing import Any, TextIO
 
 from .audio import AudioError, decode_file
-from .detector import DetectorConfig, SoundEvent, detect_episodes
+from .detector import (
+    DEFAULT_CONFIRM_S,
+    DEFAULT_HOLD_S,
+    DetectorConfig,
+    SoundEvent,
+    detect_episodes,
+)
 from .model import DEFAULT_MODEL, ModelError, load_metadata
-from .pipeline import Listener
+from .pipeline import DEFAULT_HOP_S, Listener
 from .runtime import BACKENDS, ModelRuntime, load_runtime
 from .windows import clip_windows
 
@@ -231,12 +237,20 @@ def _parser() -> argparse.ArgumentParser:
             "--model", default=str(DEFAULT_MODEL), help="model metadata JSON"
         )
         p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
-        p.add_argument("--hop", type=float, default=1.0, help="seconds between windows")
         p.add_argument(
-            "--confirm", type=float, default=0.0, help="seconds above threshold"
+            "--hop", type=float, default=DEFAULT_HOP_S, help="seconds between windows"
         )
         p.add_argument(
-            "--hold", type=float, default=3.0, help="seconds below before it ends"
+            "--confirm",
+            type=float,
+            default=DEFAULT_CONFIRM_S,
+            help="seconds above threshold",
+        )
+        p.add_argument(
+            "--hold",
+            type=float,
+            default=DEFAULT_HOLD_S,
+            help="seconds below before it ends",
         )
         p.add_argument("--cry-threshold", type=float)
         p.add_argument("--laughter-threshold", type=float)

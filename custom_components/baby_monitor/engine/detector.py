@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DEFAULT_CONFIRM_S",
+    "DEFAULT_HOLD_S",
     "DetectorConfig",
     "Episode",
     "SoundDetector",
@@ -18,13 +20,19 @@ __all__ = [
 ]
 
 
+DEFAULT_CONFIRM_S = 0.0
+"""Seconds a sound must stay above threshold before it counts (the integration's default)."""
+DEFAULT_HOLD_S = 3.0
+"""Seconds below threshold before a sound is over: a breath between sobs is not calm."""
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
     """When a sound counts: probability >= threshold for `confirm_s`; over after `hold_s` below."""
 
     threshold: float
-    confirm_s: float = 0.0
-    hold_s: float = 3.0
+    confirm_s: float = DEFAULT_CONFIRM_S
+    hold_s: float = DEFAULT_HOLD_S
 
     def __post_init__(self) -> None:
         """Reject settings that would make the detector never (or always) fire."""

@@ -15,7 +15,17 @@ from .frontend import FrontendConfig, StreamingFrontend
 from .runtime import ModelRuntime
 from .windows import FrameRing, silence_frame
 
-__all__ = ["Scored", "Window", "WindowStream", "level_dbfs", "Listener"]
+__all__ = [
+    "DEFAULT_HOP_S",
+    "Listener",
+    "Scored",
+    "Window",
+    "WindowStream",
+    "level_dbfs",
+]
+
+DEFAULT_HOP_S = 1.0
+"""Seconds between model windows (the integration's default): alert delay against CPU."""
 
 type Floats = npt.NDArray[np.float32]
 
@@ -40,7 +50,7 @@ class WindowStream:
     """Cuts a stream into model windows every `hop_s`, once `window_s` of audio has passed."""
 
     def __init__(
-        self, frontend: FrontendConfig, window_s: float, hop_s: float = 1.0
+        self, frontend: FrontendConfig, window_s: float, hop_s: float = DEFAULT_HOP_S
     ) -> None:
         """Set up the frontend and a frame ring sized to one window."""
         self.frontend = StreamingFrontend(frontend)
@@ -129,7 +139,7 @@ class Listener:
         self,
         runtime: ModelRuntime,
         configs: Mapping[str, DetectorConfig] | None = None,
-        hop_s: float = 1.0,
+        hop_s: float = DEFAULT_HOP_S,
     ) -> None:
         """Detect every label of the model, with its metadata threshold unless configured."""
         meta = runtime.meta
