@@ -139,7 +139,7 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
         "without a cry: speech, music, adult non-verbal sounds, pets, domestic and in-house water",
         "sounds, at -45…-15 dBFS, a quarter over a second sound, with quiet-room gaps) with a real cry",
         "about every 5 minutes, fed in 0.1-s blocks through the live pipeline at maximum speed",
-        f"(backend {soak['backend']}, threshold {soak['threshold']:.3f}, confirm {soak['confirm_s']:g} s, hold 3 s).",
+        f"(backend {soak['backend']}, threshold {soak['threshold']:.3f}, confirm {soak['confirm_s']:g} s, hold 3 s, a window every {soak.get('hop_s', 1.0):g} s).",
         "A start event from 1 s before a cry's onset to 10 s after its end belongs to it; any other is",
         "a false alarm. YAMNet hears the same audio as Frigate runs it (0.975-s frames, cry classes'",
         "maximum) through the same detector at its 1 %-FPR threshold.",
@@ -167,6 +167,36 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
             else "."
         ),
     ]
+    return lines + _sweep_section(soak.get("sweep", []))
+
+
+def _sweep_section(rows: list[dict[str, Any]]) -> list[str]:
+    """Sensitivity against confirm time, from the same run's probabilities."""
+    if not rows:
+        return []
+    confirms = sorted({row["confirm_s"] for row in rows})
+    lines = [
+        "",
+        "The same run's cry probabilities replayed through the detector at other settings",
+        "(cries detected / false events per 24 h / p95 latency):",
+        "",
+        "| threshold | " + " | ".join(f"confirm {c:g} s" for c in confirms) + " |",
+        "| --- |" + " --- |" * len(confirms),
+    ]
+    for threshold in sorted({row["threshold"] for row in rows}):
+        cells = []
+        for confirm_s in confirms:
+            row = next(
+                r
+                for r in rows
+                if r["threshold"] == threshold and r["confirm_s"] == confirm_s
+            )
+            p95 = row["latency_p95_s"]
+            cells.append(
+                f"{row['detected']}/{row['cries']} · {row['false_per_24h']:.1f} · "
+                + ("–" if p95 is None else f"{p95:.1f} s")
+            )
+        lines.append(f"| {threshold:g} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -39,6 +39,8 @@ type Floats = npt.NDArray[np.float32]
 RATE = 16000
 BLOCK = 1600  # what the live sources hand over: 0.1 s
 RSS_EVERY_S = 1800
+SWEEP_THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995)
+SWEEP_CONFIRMS = (0.0, 1.0, 2.0, 3.0)
 ATTRIBUTION_S = 10.0
 """A start event up to this long after a cry's last sound still belongs to that cry (window + hold)."""
 # Sounds of a home (DESIGN.md §5: speech, TV, music, appliances): fold-4 speech, music, adult
@@ -219,13 +221,20 @@ def _ours(
         detector.reset()
     rss = [_rss_mb()]
     events: list[SoundEvent] = []
+    trace: list[tuple[float, float]] = []
     for i, block in enumerate(blocks, 1):
         for scored in listener.feed(block):
             events.extend(e for e in scored.events if e.kind == "started")
+            trace.append((scored.t, scored.probabilities["cry"]))
         if i % (RSS_EVERY_S * RATE // BLOCK) == 0:
             rss.append(_rss_mb())
     rss.append(_rss_mb())
-    return events, {"rss_start_mb": rss[0], "rss_end_mb": rss[-1], "rss_mb": rss}
+    return events, {
+        "rss_start_mb": rss[0],
+        "rss_end_mb": rss[-1],
+        "rss_mb": rss,
+        "trace": np.asarray(trace, np.float64).reshape(-1, 2),
+    }
 
 
 def _yamnet(
@@ -284,6 +293,39 @@ def score_events(
     }
 
 
+def sweep(
+    plan: Programme,
+    trace: npt.NDArray[np.float64],
+    thresholds: Sequence[float] = SWEEP_THRESHOLDS,
+    confirms: Sequence[float] = SWEEP_CONFIRMS,
+) -> list[dict[str, Any]]:
+    """Replay one run's cry probabilities through the detector at other settings.
+
+    The model's output does not depend on the detector, so one pass over the audio shows what
+    every sensitivity and confirm time a parent might choose would have given.
+    """
+    rows = []
+    for threshold in thresholds:
+        for confirm_s in confirms:
+            detector = SoundDetector(
+                "cry", DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S)
+            )
+            events = [
+                event
+                for t, p in trace
+                if (event := detector.update(float(t), float(p))) is not None
+                and event.kind == "started"
+            ]
+            rows.append(
+                {
+                    "threshold": threshold,
+                    "confirm_s": confirm_s,
+                    **score_events(plan, events, confirm_s),
+                }
+            )
+    return rows
+
+
 def run_soak(
     runtime: ModelRuntime,
     negatives: Sequence[Floats],
@@ -308,6 +350,7 @@ def run_soak(
         "hop_s": hop_s,
         "ours": {**score_events(plan, events, confirm_s), **memory},
     }
+    result["sweep"] = sweep(plan, result["ours"].pop("trace"))
     if yamnet_threshold is not None:
         _, again = programme(negatives, cries, hours, seed)
         theirs = _yamnet(yamnet(), yamnet_threshold, _blocks(again, limit), confirm_s)

@@ -16,6 +16,7 @@ from models.soak import (
     programme,
     run_soak,
     score_events,
+    sweep,
 )
 
 RATE = 16000
@@ -99,6 +100,28 @@ def test_missed_cries_give_no_latency() -> None:
     assert result["false_per_24h"] == 0
 
 
+def test_the_sweep_replays_one_trace_at_every_threshold_and_confirm_time() -> None:
+    """A blip above threshold is a false alarm without a confirm time and none with one."""
+    plan = Programme(3600.0, (Cry(100.0, 110.0),))
+    t = np.arange(0.0, 3600.0, 1.0)
+    p = np.full(t.size, 0.1)
+    p[500] = 0.97  # one window of a stray sound
+    p[101:112] = 0.999  # the cry, from a second after its onset
+    trace = np.stack([t, p], axis=1)
+
+    rows = {
+        (r["threshold"], r["confirm_s"]): r
+        for r in sweep(plan, trace, (0.95, 0.98), (0.0, 2.0))
+    }
+
+    assert rows[0.95, 0.0]["false_events"] == 1
+    assert rows[0.98, 0.0]["false_events"] == 0
+    assert rows[0.95, 2.0]["false_events"] == 0
+    assert all(r["detected"] == 1 for r in rows.values())
+    assert rows[0.95, 0.0]["latency_median_s"] == pytest.approx(1.0)
+    assert rows[0.95, 2.0]["latency_median_s"] == pytest.approx(1.0)
+
+
 def test_soak_runs_the_live_pipeline_and_reports_memory(
     litert_runtime: ModelRuntime,
 ) -> None:
@@ -111,4 +134,6 @@ def test_soak_runs_the_live_pipeline_and_reports_memory(
     assert ours["cries"] == len(programme(negatives, [_cry_like(4.0)], 0.05)[0].cries)
     assert ours["rss_start_mb"] > 0
     assert len(ours["rss_mb"]) >= 2
+    assert "trace" not in ours
+    assert {row["confirm_s"] for row in result["sweep"]} == {0.0, 1.0, 2.0, 3.0}
     assert "yamnet" not in result
