@@ -26,15 +26,17 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.const import DEFAULT_HOLD_S, DEFAULT_HOP_S
 from custom_components.baby_monitor.engine.audio import decode_file, pcm16_to_float
-from custom_components.baby_monitor.engine.detector import DetectorConfig
+from custom_components.baby_monitor.engine.detector import (
+    DEFAULT_HOLD_S,
+    DetectorConfig,
+)
 from custom_components.baby_monitor.engine.model import (
     DEFAULT_MODEL,
     ModelMetadata,
     load_metadata,
 )
-from custom_components.baby_monitor.engine.pipeline import Listener
+from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
 from custom_components.baby_monitor.engine.runtime import ModelRuntime, load_runtime
 from models.data import DEFAULT_DATA, Clip, read_manifest
 
