@@ -118,7 +118,8 @@ def write_card(
         "- **Quiet rooms**: 8 % of negative windows are faint room noise at -90…-45 dBFS or digital silence.",
         "- **Bandwidth**: every window, whatever its label, is band-limited with probability 0.3 (random 0-300 Hz low cut, 3.2-5 kHz high cut), and the frontend stops at 4 kHz, so bandwidth carries no label information.",
         "- **Rooms and levels**: synthetic reverberation (RT60 0.15-0.8 s), level -55…-6 dBFS, a microphone noise floor, occasional clipping.",
-        "- **Placement**: negatives are placed in windows exactly like positives (silence around short clips, onsets at the end, beds under them), so padding or position says nothing about the label; negatives that sound most like crying or laughter (screaming, adult crying, moaning, cats, sheep, singing, children's voices, coughs, creaking doors) are drawn three times as often.",
+        "- **Placement**: negatives are placed in windows exactly like positives (silence around short clips, onsets at the end, beds under them), so padding or position says nothing about the label; negatives that sound most like crying or laughter (screaming, adult crying, moaning, cats, dogs, pigs, cows, crows, sheep, singing, read speech, children's voices, coughs, throat clearing, creaking doors) are drawn three times as often.",
+        "- **Music**: the data set has three minutes of training music, so `models/music.py` composes seeded pieces (key, tempo, chord progression, melody, bass, sometimes drums; strings, voices, winds, music boxes, piano, guitar, harp) and renders them with FluidSynth and the FluidR3 General MIDI soundfont. They join the music used for beds and maskers and make up a share of the negatives (see settings below).",
         "- Feature domain: level shifts and SpecAugment time/frequency masks.",
         "",
         "## Validation metrics (fold 4, clip score = max over windows, as `scan` reports)",
@@ -171,6 +172,10 @@ def write_card(
             f"Adam with cosine decay, binary cross-entropy; seed {report['settings']['seed']}; "
             f"{report['settings']['train_clips']} training clips. Took {report['train_seconds'] / 60:.0f} min "
             "on 2 CPU cores."
+        ),
+        (
+            f"- Rendered music: {report['settings'].get('rendered_music_pieces', 0)} pieces of 30 s, "
+            f"{report['settings'].get('rendered_music_share', 0.0):.0%} of negative draws."
         ),
         (
             "- Distillation: a side head learns YAMNet's 521 class scores on every training window "

@@ -31,6 +31,7 @@ from custom_components.baby_monitor.engine.runtime import load_runtime
 
 from .data import DEFAULT_DATA, Clip, load_audio, read_manifest, trim_silence
 from .evaluate import evaluate_model, window_max
+from .music import pieces, songs
 from .synth import Pools, synthesize
 from .teacher import FRAME as TEACHER_FRAME, YAMNET, YamNet
 
@@ -39,7 +40,8 @@ type Floats = npt.NDArray[np.float32]
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW_S = 7.0
 VALIDATION_FOLD = 4
-MUSIC_CLASSES = {"music", "parent_singing", "child_singing"}
+SINGING_CLASSES = {"parent_singing", "child_singing"}
+MUSIC_CLASSES = {"music", *SINGING_CLASSES}
 # Negatives that sound most like a baby crying or laughing: drawn three times as often.
 HARD_NEGATIVES = {
     "screaming",
@@ -55,6 +57,14 @@ HARD_NEGATIVES = {
     "child_other_utterance",
     "coughing",
     "door_wood_creaks",
+    "dog",
+    "pig",
+    "cow",
+    "crow",
+    "throat-clearing",
+    "read_speech_positive_voice",
+    "read_speech_negative_voice",
+    "read_speech_neutral_voice",
 }
 _CHUNK = 250
 
@@ -71,6 +81,8 @@ class Settings:
     width: float = 1.5  # channel multiplier of the CNN
     limit: int | None = None
     distil: bool = True  # learn YAMNet's 521 class scores as a side task (not exported)
+    music_pieces: int = 160  # rendered pieces of music (models/music.py), 30 s each
+    music_share: float = 0.15  # of negative draws that are rendered music
     frontend: FrontendConfig = FrontendConfig()
 
 
@@ -84,12 +96,23 @@ def _select(clips: list[Clip], folds: set[int], limit: int | None) -> list[Clip]
     return [clip for group in by_label.values() for clip in group[:limit]]
 
 
-def build_pools(clips: Sequence[Clip], audios: Sequence[Floats]) -> Pools:
-    """Sort trimmed training clips into positives per label, negatives and music."""
+def build_pools(
+    clips: Sequence[Clip],
+    audios: Sequence[Floats],
+    rendered: Sequence[Floats] = (),
+    rendered_share: float = 0.0,
+) -> Pools:
+    """Sort trimmed training clips into positives per label, negatives and music.
+
+    `rendered` music, and songs made by singing the training set's singing clips over it,
+    join both the music (beds, maskers) and the negatives, where together they make up
+    `rendered_share` of the draws.
+    """
     positives: dict[str, list[Floats]] = {label: [] for label in LABELS}
     negatives: list[Floats] = []
     weights: list[float] = []
     music: list[Floats] = []
+    voices: list[Floats] = []
     for clip, audio in zip(clips, audios, strict=True):
         trimmed = trim_silence(audio)
         if clip.label in positives:
@@ -99,7 +122,19 @@ def build_pools(clips: Sequence[Clip], audios: Sequence[Floats]) -> Pools:
         weights.append(3.0 if clip.orig_class in HARD_NEGATIVES else 1.0)
         if clip.orig_class in MUSIC_CLASSES:
             music.append(trimmed)
+        if clip.orig_class in SINGING_CLASSES:
+            voices.append(trimmed)
     p = np.asarray(weights) / np.sum(weights)
+    if rendered:
+        rendered = [*rendered, *songs(voices, rendered)]
+        negatives += rendered
+        music += rendered
+        p = np.concatenate(
+            [
+                p * (1.0 - rendered_share),
+                np.full(len(rendered), rendered_share / len(rendered)),
+            ]
+        )
     return Pools(
         positives=positives, negatives=negatives, music=music, negative_weights=p
     )
@@ -355,6 +390,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=Settings.epochs)
     parser.add_argument("--seed", type=int, default=Settings.seed)
     parser.add_argument(
+        "--music-pieces",
+        type=int,
+        default=Settings.music_pieces,
+        help="pieces of music to render for training (needs fluidsynth)",
+    )
+    parser.add_argument(
         "--limit", type=int, help="clips per label and split (quick runs)"
     )
     parser.add_argument(
@@ -368,6 +409,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         examples=args.examples,
         epochs=args.epochs,
         limit=args.limit,
+        music_pieces=args.music_pieces,
         distil=not args.no_distil and YAMNET.exists(),
     )
     started = time.monotonic()
@@ -379,7 +421,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     val_audio = load_audio(val_clips, args.data, args.cache)
     print(f"train {len(train_clips)} clips, validation {len(val_clips)} clips")
 
-    pools = build_pools(train_clips, train_audio)
+    rendered = pieces(settings.music_pieces, 30.0, settings.seed, args.cache)
+    pools = build_pools(train_clips, train_audio, rendered, settings.music_share)
     features, labels, soft = synthesize_dataset(
         pools, settings, settings.examples, settings.seed
     )
@@ -424,6 +467,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seed": settings.seed,
         "examples": settings.examples,
         "epochs": settings.epochs,
+        "rendered_music_pieces": settings.music_pieces,
+        "rendered_music_share": settings.music_share,
         "distilled_from_yamnet": settings.distil,
         "train_clips": len(train_clips),
         "validation_clips": len(val_clips),

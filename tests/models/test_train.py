@@ -16,7 +16,7 @@ def test_tiny_training_run_exports_a_working_model(tmp_path: Path) -> None:
     """Six clips per label, one epoch: a .tflite + JSON + card that every backend runs alike."""
     report = run(
         [
-            "--limit", "6", "--examples", "192", "--epochs", "1",
+            "--limit", "6", "--examples", "192", "--epochs", "1", "--music-pieces", "2",
             "--out", str(tmp_path), "--name", "tiny", "--card", str(tmp_path / "CARD.md"),
         ]
     )  # fmt: skip
