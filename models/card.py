@@ -86,8 +86,9 @@ def write_card(
         ),
         (
             f"- Thresholds (default sensitivity): cry {report['thresholds']['cry']:.3f}, laughter "
-            f"{report['thresholds']['laughter']:.3f} — the 0.1 % clip false-positive-rate points on the "
-            "validation fold, bounded to [0.2, 0.95]: parents switch off a monitor that cries wolf."
+            f"{report['thresholds']['laughter']:.3f} — the 0.1 % (cry) and 1 % (laughter) clip "
+            "false-positive-rate points on the validation fold, bounded to [0.2, 0.95]: parents "
+            "switch off a monitor that cries wolf, while a laugh wrongly kept costs only a clip."
         ),
         "",
         "## Data and licences",

@@ -36,6 +36,23 @@ def test_tiny_training_run_exports_a_working_model(tmp_path: Path) -> None:
     ]
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-4)
 
+    # Re-evaluation (a new threshold policy without training again) reproduces the run's
+    # figures from the exported file, and leaves the model itself alone.
+    model_bytes = meta.model_path.read_bytes()
+    (tmp_path / "CARD.md").unlink()
+    again = run(
+        [
+            "--limit", "6", "--reevaluate",
+            "--out", str(tmp_path), "--name", "tiny", "--card", str(tmp_path / "CARD.md"),
+        ]
+    )  # fmt: skip
+    assert again["thresholds"] == report["thresholds"]
+    assert again["labels"] == report["labels"]
+    assert again["masking_0db"] == report["masking_0db"]
+    assert load_metadata(tmp_path / "tiny.json").thresholds == meta.thresholds
+    assert meta.model_path.read_bytes() == model_bytes
+    assert (tmp_path / "CARD.md").read_text().startswith("# Model card")
+
 
 def test_metrics_on_known_scores() -> None:
     """AUC counts ties as half; thresholds admit at most the asked false-positive rate."""
