@@ -30,6 +30,7 @@ from custom_components.baby_monitor.engine.audio import decode_file, pcm16_to_fl
 from custom_components.baby_monitor.engine.detector import (
     DEFAULT_HOLD_S,
     DetectorConfig,
+    confirm_for,
 )
 from custom_components.baby_monitor.engine.model import (
     DEFAULT_MODEL,
@@ -55,7 +56,8 @@ laughter everywhere), so that the live run, bit-exact but at an unscanned phase,
 MAX_SWAPS = 20
 """Negative clips replaced, at most, while looking for a quiet combination."""
 ONSET_LATENCY_MAX_S = 4.0
-"""The design's p95 onset-to-on target; a cry clip must be detected within it at every phase."""
+"""The design's p95 onset-to-on target (confirm time excluded); a cry clip must be heard within
+it at every phase."""
 MIN_WINDOWS_ABOVE = 3
 """Windows above threshold a chosen cry must give at every phase (not a marginal detection)."""
 PHASES = tuple(i / 10 for i in range(10))
@@ -249,7 +251,9 @@ class Scanner:
         listener = Listener(
             self.runtime,
             {
-                label: DetectorConfig(self.thresholds[label], 0.0, self.hold_s)
+                label: DetectorConfig(
+                    self.thresholds[label], confirm_for(label), self.hold_s
+                )
                 for label in self.meta.labels
             },
             self.hop_s,
@@ -407,10 +411,11 @@ def _assess(
         if kinds != [("cry", "started"), ("cry", "stopped")]:
             return None, f"phase {phase:.1f}: events {kinds}"
         started, stopped = events
-        if not onset_s < started.t <= onset_s + ONSET_LATENCY_MAX_S:
+        heard = started.t - confirm_for("cry")  # the design's latency excludes it
+        if not onset_s < heard <= onset_s + ONSET_LATENCY_MAX_S:
             return (
                 None,
-                f"phase {phase:.1f}: on {started.t - onset_s:+.1f} s from onset",
+                f"phase {phase:.1f}: heard {heard - onset_s:+.1f} s from onset",
             )
         above = sum(1 for _t, p in windows if p["cry"] >= cry_thr)
         if above < MIN_WINDOWS_ABOVE:

@@ -38,6 +38,7 @@ from .engine.detector import (
     DEFAULT_HOLD_S,
     DetectorConfig,
     SoundEvent,
+    confirm_for,
 )
 from .engine.model import DEFAULT_MODEL, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S, Listener, Scored, Window
@@ -96,7 +97,7 @@ class Settings:
                         THRESHOLD_OPTIONS.get(label, ""), meta.thresholds[label]
                     )
                 ),
-                confirm_s,
+                confirm_for(label, confirm_s),
                 hold_s,
             )
             for label in sounds

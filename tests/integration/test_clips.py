@@ -26,6 +26,7 @@ import voluptuous as vol
 from custom_components.baby_monitor.const import (
     CONF_CLIP_MAX_SIZE_MB,
     CONF_CLIP_RETENTION_DAYS,
+    CONF_CONFIRM_S,
     CONF_SAVE_CLIPS,
     CONF_SOURCE_TYPE,
     CONF_URL,
@@ -83,14 +84,14 @@ def options() -> dict[str, Any]:
 
 @pytest.fixture
 def mock_config_entry(options: dict[str, Any]) -> MockConfigEntry:
-    """Make the nursery's entry with the options under test."""
+    """Make the nursery's entry with the options under test (crying counts at once)."""
     return MockConfigEntry(
         domain=DOMAIN,
         title="Nursery",
         entry_id=ENTRY_ID,
         unique_id="url:rtsp://***:***@192.0.2.10:554/stream1?token=***",
         data={CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: URL},
-        options=options,
+        options={CONF_CONFIRM_S: 0.0, **options},
     )
 
 

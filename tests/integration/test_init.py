@@ -24,6 +24,7 @@ from custom_components.baby_monitor.const import (
     CONF_SOUNDS,
     DOMAIN,
 )
+from custom_components.baby_monitor.engine.detector import DEFAULT_CONFIRM_S
 from custom_components.baby_monitor.engine.model import DEFAULT_MODEL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -71,6 +72,23 @@ async def test_reload_starts_a_new_source(
     assert source_factory.last is not first
     assert source_factory.last.started
     assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+@pytest.mark.usefixtures("source_factory")
+async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_not(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """Without options, crying needs 3 s above threshold (the soak's choice); a laugh counts at once."""
+    entry = MockConfigEntry(
+        domain=mock_config_entry.domain,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=mock_config_entry.data,
+    )
+    await setup_integration(hass, entry)
+    detectors = entry.runtime_data.listener.detectors
+    assert detectors["cry"].config.confirm_s == DEFAULT_CONFIRM_S == 3.0
+    assert detectors["laughter"].config.confirm_s == 0.0
 
 
 @pytest.mark.usefixtures("source_factory")

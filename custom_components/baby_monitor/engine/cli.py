@@ -19,6 +19,7 @@ from .detector import (
     DEFAULT_HOLD_S,
     DetectorConfig,
     SoundEvent,
+    confirm_for,
     detect_episodes,
 )
 from .model import DEFAULT_MODEL, ModelError, load_metadata
@@ -37,7 +38,7 @@ def _configs(
         label: DetectorConfig(
             threshold=getattr(args, f"{label}_threshold", None)
             or meta.thresholds[label],
-            confirm_s=args.confirm,
+            confirm_s=confirm_for(label, args.confirm),
             hold_s=args.hold,
         )
         for label in meta.labels
@@ -232,7 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baby-monitor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def detection(p: argparse.ArgumentParser) -> None:
+    def detection(p: argparse.ArgumentParser, confirm_s: float) -> None:
         p.add_argument(
             "--model", default=str(DEFAULT_MODEL), help="model metadata JSON"
         )
@@ -243,8 +244,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--confirm",
             type=float,
-            default=DEFAULT_CONFIRM_S,
-            help="seconds above threshold",
+            default=confirm_s,
+            help=f"seconds crying must stay above threshold (default {confirm_s:g}; "
+            "laughter counts at once)",
         )
         p.add_argument(
             "--hold",
@@ -256,7 +258,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--laughter-threshold", type=float)
 
     scan = sub.add_parser("scan", help="scan audio files")
-    detection(scan)
+    # A recording is scanned for every episode in it, short clips included; a live source
+    # waits for the integration's confirm time, as Home Assistant does.
+    detection(scan, 0.0)
     scan.add_argument(
         "--json", action="store_true", help="one JSON object per file per line"
     )
@@ -267,7 +271,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.set_defaults(func=_scan)
 
     listen = sub.add_parser("listen", help="print events from a live source")
-    detection(listen)
+    detection(listen, DEFAULT_CONFIRM_S)
     where = listen.add_mutually_exclusive_group()
     where.add_argument("--device", help="PortAudio input device (index or name)")
     where.add_argument("--url", help="stream URL or file ffmpeg reads")

@@ -10,20 +10,34 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "CONFIRMED_SOUNDS",
     "DEFAULT_CONFIRM_S",
     "DEFAULT_HOLD_S",
     "DetectorConfig",
     "Episode",
     "SoundDetector",
     "SoundEvent",
+    "confirm_for",
     "detect_episodes",
 ]
 
 
-DEFAULT_CONFIRM_S = 0.0
-"""Seconds a sound must stay above threshold before it counts (the integration's default)."""
+DEFAULT_CONFIRM_S = 3.0
+"""Seconds crying must stay above threshold before it counts (the integration's default).
+
+A 7-s window keeps a real cry above threshold for many hops in a row, while most household
+sounds that fool one window do not fool four: the soak's sweep (bench/REPORT.md) shows false
+alarms cut by an order of magnitude for a few lost short clips."""
+CONFIRMED_SOUNDS = frozenset({"cry"})
+"""Sounds that wait for the confirm time. A laugh is over in seconds and a wrongly kept one costs
+only a clip, so laughter counts at its first window."""
 DEFAULT_HOLD_S = 3.0
 """Seconds below threshold before a sound is over: a breath between sobs is not calm."""
+
+
+def confirm_for(label: str, confirm_s: float = DEFAULT_CONFIRM_S) -> float:
+    """Return the confirm time that applies to `label`: `confirm_s`, or none if unconfirmed."""
+    return confirm_s if label in CONFIRMED_SOUNDS else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +45,7 @@ class DetectorConfig:
     """When a sound counts: probability >= threshold for `confirm_s`; over after `hold_s` below."""
 
     threshold: float
-    confirm_s: float = DEFAULT_CONFIRM_S
+    confirm_s: float = 0.0
     hold_s: float = DEFAULT_HOLD_S
 
     def __post_init__(self) -> None:
