@@ -34,19 +34,11 @@ from custom_components.baby_monitor.engine.runtime import (
 from .data import DEFAULT_DATA, load_audio, read_manifest
 from .evaluate import clip_scores, evaluate_model, window_max
 from .metrics import threshold_at_fpr
-from .soak import household, run_soak
+from .soak import household, rss_mb, run_soak
 from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 from .train import ROOT, validation_maskers
 
 type Floats = npt.NDArray[np.float32]
-
-
-def _rss_mb() -> float:
-    with Path("/proc/self/status").open(encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _cpu_ms_per_audio_s(
@@ -66,11 +58,11 @@ def measure_cost(
     """Whole-pipeline CPU per second of audio for each backend, and YAMNet's, on the same audio."""
     cost: dict[str, Any] = {"audio_s": audio.size / 16000}
     for backend in backends:
-        before = _rss_mb()
+        before = rss_mb()
         listener = Listener(load_runtime(meta, backend))
         listener.feed(audio[: 16000 * 8])  # warm up: first invoke allocates
         cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, 0.1)
-        cost[f"{backend}_rss_added_mb"] = _rss_mb() - before
+        cost[f"{backend}_rss_added_mb"] = rss_mb() - before
     yamnet = YamNet()
     buffer: list[Floats] = []
 

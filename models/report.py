@@ -160,12 +160,9 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
     swing = max(ours["rss_mb"]) - min(ours["rss_mb"])
     lines += [
         "",
-        f"Process RSS every 30 min of audio (MB): {trace}"
-        + (
-            f"; it swings by {swing:.0f} MB while the programme is assembled (large music clips)."
-            if swing > 5
-            else "."
-        ),
+        "Process RSS every 30 min of audio, read after freed heap memory is handed back to the "
+        f"system (so it counts memory still held, not the allocator's high-water mark), MB: {trace}"
+        + (f"; it varies by {swing:.0f} MB." if swing > 5 else "."),
     ]
     return lines + _sweep_section(soak.get("sweep", []))
 

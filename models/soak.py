@@ -10,7 +10,9 @@ frames, the cry classes' maximum) through the same detector at its 1 %-FPR thres
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+import contextlib
+import ctypes
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from .augment import coloured_noise, set_level
 from .data import Clip
 from .teacher import FRAME as YAMNET_FRAME, YAMNET_CLASSES, YamNet
 
-__all__ = ["Programme", "household", "programme", "run_soak"]
+__all__ = ["Programme", "household", "programme", "rss_mb", "run_soak"]
 
 type Floats = npt.NDArray[np.float32]
 
@@ -121,7 +123,7 @@ def programme(
     hours: float,
     seed: int = 0,
     cry_every_s: float = 300.0,
-) -> tuple[Programme, Iterator[Floats]]:
+) -> tuple[Programme, Generator[Floats]]:
     """Plan `hours` of sound and return it with a generator of its segments.
 
     Household clips follow each other at -45…-15 dBFS, some over a second one (TV in the next
@@ -158,7 +160,7 @@ def programme(
     def room(n: int, dbfs: float, r: np.random.Generator) -> Floats:
         return set_level(coloured_noise(n, "pink", r), dbfs)
 
-    def segments() -> Iterator[Floats]:
+    def segments() -> Generator[Floats]:
         r = np.random.default_rng([seed, 1])
         for kind, a, b, snr, _, level in plan:
             if kind == "quiet":
@@ -184,7 +186,20 @@ def programme(
     return Programme(min(at, total) / RATE, tuple(placed)), segments()
 
 
-def _rss_mb() -> float:
+def _trim_heap() -> None:
+    """Hand freed heap memory back to the system (glibc only; elsewhere a no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (MB), counting what is in use rather than what was.
+
+    glibc keeps the freed memory of large arrays (the programme's long music clips) in its heap,
+    so the raw figure shows the allocator's high-water mark; trimming first makes growth mean
+    memory that is still held.
+    """
+    _trim_heap()
     with Path("/proc/self/status").open(encoding="ascii") as status:
         for line in status:
             if line.startswith("VmRSS:"):
@@ -192,19 +207,23 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _blocks(segments: Iterator[Floats], limit: int) -> Iterator[Floats]:
-    """Cut the programme into 0.1-s blocks, as a live source delivers it, up to `limit` samples."""
+def _blocks(segments: Generator[Floats], limit: int) -> Iterator[Floats]:
+    """Cut the programme into 0.1-s blocks, as a live source delivers it, up to `limit` samples.
+
+    The programme is closed at the end, so the last memory reading holds none of its audio.
+    """
     sent = 0
     carry: Floats = np.zeros(0, np.float32)
-    for segment in segments:
-        audio = np.clip(np.concatenate((carry, segment)), -1.0, 1.0)
-        whole = audio.size - audio.size % BLOCK
-        for i in range(0, whole, BLOCK):
-            if sent >= limit:
-                return
-            yield audio[i : i + BLOCK]
-            sent += BLOCK
-        carry = audio[whole:]
+    with contextlib.closing(segments):
+        for segment in segments:
+            audio = np.clip(np.concatenate((carry, segment)), -1.0, 1.0)
+            whole = audio.size - audio.size % BLOCK
+            for i in range(0, whole, BLOCK):
+                if sent >= limit:
+                    return
+                yield audio[i : i + BLOCK]
+                sent += BLOCK
+            carry = audio[whole:]
 
 
 def _ours(
@@ -219,7 +238,7 @@ def _ours(
     listener.stream.reset()
     for detector in listener.detectors.values():
         detector.reset()
-    rss = [_rss_mb()]
+    rss = [rss_mb()]
     events: list[SoundEvent] = []
     trace: list[tuple[float, float]] = []
     for i, block in enumerate(blocks, 1):
@@ -227,8 +246,8 @@ def _ours(
             events.extend(e for e in scored.events if e.kind == "started")
             trace.append((scored.t, scored.probabilities["cry"]))
         if i % (RSS_EVERY_S * RATE // BLOCK) == 0:
-            rss.append(_rss_mb())
-    rss.append(_rss_mb())
+            rss.append(rss_mb())
+    rss.append(rss_mb())
     return events, {
         "rss_start_mb": rss[0],
         "rss_end_mb": rss[-1],
