@@ -144,6 +144,7 @@ class Program:
     model: str
     model_sha256: str
     thresholds: dict[str, float]
+    confirm_s: float  # crying's; laughter counts at once
     hold_s: float
     hop_s: float
     rejected: list[str] = field(default_factory=list)
@@ -177,6 +178,7 @@ class Program:
             "model": self.model,
             "model_sha256": self.model_sha256,
             "thresholds": self.thresholds,
+            "confirm_s": self.confirm_s,
             "hold_s": self.hold_s,
             "hop_s": self.hop_s,
             "rejected": self.rejected,
@@ -492,6 +494,7 @@ def build_program(
             model=f"{meta.name} {meta.version} ({runtime.backend})",
             model_sha256=meta.sha256,
             thresholds=dict(meta.thresholds),
+            confirm_s=confirm_for("cry"),
             hold_s=scanner.hold_s,
             hop_s=scanner.hop_s,
             rejected=rejected,

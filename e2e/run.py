@@ -257,7 +257,8 @@ def check_room(room: Room, program: Program, records: list[Record]) -> list[Chec
         lo_off = expect.off_s[0] - EARLY_TOLERANCE_S
         hi_off = expect.off_s[1] + TRANSPORT_MARGIN_S
         episode = float(stop.get("duration", math.nan)) if stop else math.nan
-        held = t_off - t_on - episode
+        # on at the episode's start + the confirm time; off `hold` after its last detection
+        held = t_off - t_on - episode + program.confirm_s
         checks.append(
             Check(
                 f"{name}: crying off {t_off - (room.start + program.cry_end_s):.2f} s after the cry ends, "
@@ -265,7 +266,8 @@ def check_room(room: Room, program: Program, records: list[Record]) -> list[Chec
                 lo_off <= rel <= hi_off
                 and abs(held - program.hold_s) <= HOLD_TOLERANCE_S,
                 f"off at T+{rel:.2f} s, allowed {lo_off:.2f}..{hi_off:.2f} s; hold {program.hold_s:g} s "
-                f"(on for {t_off - t_on:.2f} s = episode {episode:.1f} s + hold)",
+                f"(on for {t_off - t_on:.2f} s = episode {episode:.1f} s - confirm "
+                f"{program.confirm_s:g} s + hold)",
             )
         )
     on_count = len(ons)
