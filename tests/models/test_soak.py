@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import numpy as np
 import pytest
 
@@ -12,8 +14,10 @@ from models.soak import (
     ATTRIBUTION_S,
     Cry,
     Programme,
+    _blocks,
     household,
     programme,
+    rss_mb,
     run_soak,
     score_events,
     sweep,
@@ -137,3 +141,24 @@ def test_soak_runs_the_live_pipeline_and_reports_memory(
     assert "trace" not in ours
     assert {row["confirm_s"] for row in result["sweep"]} == {0.0, 1.0, 2.0, 3.0}
     assert "yamnet" not in result
+
+
+def test_blocks_release_the_programme_once_the_limit_is_reached() -> None:
+    """The last memory reading must not count audio still in flight: the programme is closed."""
+    closed: list[bool] = []
+
+    def segments() -> Generator[np.ndarray]:
+        try:
+            while True:
+                yield np.zeros(RATE * 5, np.float32)
+        finally:
+            closed.append(True)
+
+    blocks = list(_blocks(segments(), RATE * 12))
+    assert sum(block.size for block in blocks) == RATE * 12
+    assert closed == [True]
+
+
+def test_rss_reads_this_process_resident_memory() -> None:
+    """A positive figure in MB, after the heap trim (a no-op where glibc is missing)."""
+    assert 1 < rss_mb() < 1_000_000
