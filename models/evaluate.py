@@ -28,12 +28,12 @@ __all__ = [
 ]
 
 type Floats = npt.NDArray[np.float32]
+type WindowScorer = Callable[[Floats], Floats]  # (n, frames, mels) -> (n, labels)
+type ClipScorer = Callable[[Floats], Floats]  # audio -> (labels,): cry, laughter
 
 DEFAULT_FPR = {"cry": 0.001, "laughter": 0.01}
 """Clip false-positive rate the default thresholds admit. A cry alert wakes a parent, so false
 ones must be rare; a laugh wrongly kept costs a short clip, so laughter may be heard more often."""
-type WindowScorer = Callable[[Floats], Floats]  # (n, frames, mels) -> (n, labels)
-type ClipScorer = Callable[[Floats], Floats]  # audio -> (labels,): cry, laughter
 
 
 def window_max(

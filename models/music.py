@@ -23,7 +23,7 @@ import tempfile
 import numpy as np
 import numpy.typing as npt
 
-from .augment import active_rms
+from .augment import mix_at_snr
 
 __all__ = [
     "SOUNDFONT",
@@ -237,7 +237,7 @@ def render(midi: bytes, soundfont: Path = SOUNDFONT) -> Floats:
 def pieces(
     count: int, seconds: float, seed: int, cache: Path | None = None
 ) -> list[Floats]:
-    """`count` rendered pieces of about `seconds` each, seeded; cached as one .npy per set."""
+    """`count` rendered pieces of about `seconds` each, seeded; cached as one .npz per set."""
     key = hashlib.sha256(
         f"{count}:{seconds}:{seed}:{Path(__file__).read_bytes().hex()}".encode()
     ).hexdigest()[:16]
@@ -265,12 +265,11 @@ def songs(voices: Sequence[Floats], accompaniments: Sequence[Floats]) -> list[Fl
     """
     if not accompaniments:
         return []
-    out = []
-    for index, voice in enumerate(voices):
-        backing = np.resize(accompaniments[index % len(accompaniments)], voice.size)
-        above_db = 3.0 * (index % 4)
-        gain = active_rms(voice) / (
-            max(active_rms(backing), 1e-6) * 10 ** (above_db / 20)
+    return [
+        mix_at_snr(
+            voice,
+            np.resize(accompaniments[index % len(accompaniments)], voice.size),
+            3.0 * (index % 4),
         )
-        out.append((voice + backing * np.float32(gain)).astype(np.float32))
-    return out
+        for index, voice in enumerate(voices)
+    ]
