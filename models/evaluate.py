@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from custom_components.baby_monitor.engine.audio import resample
 from custom_components.baby_monitor.engine.frontend import FrontendConfig
+from custom_components.baby_monitor.engine.pipeline import SCAN_HOP_S
 from custom_components.baby_monitor.engine.windows import clip_windows
 
 from .augment import active_rms, fit_length
@@ -40,7 +41,7 @@ def window_max(
     score_windows: WindowScorer,
     frontend: FrontendConfig,
     window_s: float = 7.0,
-    hop_s: float = 1.0,
+    hop_s: float = SCAN_HOP_S,
 ) -> ClipScorer:
     """Score a clip as `scan` does: the maximum over its windows."""
 

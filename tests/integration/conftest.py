@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.baby_monitor.const import (
     CONF_CONFIRM_S,
+    CONF_HOP_S,
     CONF_SOURCE_TYPE,
     CONF_URL,
     DOMAIN,
@@ -44,8 +45,8 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 def mock_config_entry() -> MockConfigEntry:
     """Make an entry for a room listened to through a stream URL with credentials.
 
-    Crying counts at its first window here, so that scripted probabilities map one to one onto
-    states; the default confirm time has its own test.
+    Crying counts at its first window and windows come every second here, so that scripted
+    probabilities map one to one onto states; the default confirm time and hop have their own test.
     """
     return MockConfigEntry(
         domain=DOMAIN,
@@ -53,7 +54,7 @@ def mock_config_entry() -> MockConfigEntry:
         entry_id=ENTRY_ID,
         unique_id="url:rtsp://***:***@192.0.2.10:554/stream1?token=***",
         data={CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: URL},
-        options={CONF_CONFIRM_S: 0.0},
+        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 1.0},
     )
 
 

@@ -27,6 +27,7 @@ from custom_components.baby_monitor.const import (
     CONF_CLIP_MAX_SIZE_MB,
     CONF_CLIP_RETENTION_DAYS,
     CONF_CONFIRM_S,
+    CONF_HOP_S,
     CONF_SAVE_CLIPS,
     CONF_SOURCE_TYPE,
     CONF_URL,
@@ -91,7 +92,7 @@ def mock_config_entry(options: dict[str, Any]) -> MockConfigEntry:
         entry_id=ENTRY_ID,
         unique_id="url:rtsp://***:***@192.0.2.10:554/stream1?token=***",
         data={CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: URL},
-        options={CONF_CONFIRM_S: 0.0, **options},
+        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 1.0, **options},
     )
 
 

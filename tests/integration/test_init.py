@@ -26,6 +26,7 @@ from custom_components.baby_monitor.const import (
 )
 from custom_components.baby_monitor.engine.detector import DEFAULT_CONFIRM_S
 from custom_components.baby_monitor.engine.model import DEFAULT_MODEL
+from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
@@ -78,7 +79,7 @@ async def test_reload_starts_a_new_source(
 async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_not(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """Without options, crying needs 3 s above threshold (the soak's choice); a laugh counts at once."""
+    """Without options, windows come every 0.5 s and crying needs 3 s of them; a laugh counts at once."""
     entry = MockConfigEntry(
         domain=mock_config_entry.domain,
         title=mock_config_entry.title,
@@ -89,6 +90,7 @@ async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_no
     detectors = entry.runtime_data.listener.detectors
     assert detectors["cry"].config.confirm_s == DEFAULT_CONFIRM_S == 3.0
     assert detectors["laughter"].config.confirm_s == 0.0
+    assert entry.runtime_data.settings.hop_s == DEFAULT_HOP_S == 0.5
 
 
 @pytest.mark.usefixtures("source_factory")
@@ -113,7 +115,7 @@ async def test_options_are_applied(
             CONF_CONFIRM_S: 2.0,
             CONF_HOLD_S: 10.0,
             CONF_SOUNDS: ["cry"],
-            CONF_HOP_S: 0.5,
+            CONF_HOP_S: 2.0,
             CONF_BACKEND: "numpy",
         },
     )
@@ -121,7 +123,7 @@ async def test_options_are_applied(
     assert mock_config_entry.state is ConfigEntryState.LOADED
     runtime = mock_config_entry.runtime_data
     assert runtime.model.backend == "numpy"
-    assert runtime.settings.hop_s == 0.5
+    assert runtime.settings.hop_s == 2.0
     cry = runtime.listener.detectors["cry"].config
     assert (cry.threshold, cry.confirm_s, cry.hold_s) == (0.8, 2.0, 10.0)
     assert set(runtime.listener.detectors) == {"cry"}

@@ -23,7 +23,7 @@ from .detector import (
     detect_episodes,
 )
 from .model import DEFAULT_MODEL, ModelError, load_metadata
-from .pipeline import DEFAULT_HOP_S, Listener
+from .pipeline import DEFAULT_HOP_S, SCAN_HOP_S, Listener
 from .runtime import BACKENDS, ModelRuntime, load_runtime
 from .windows import clip_windows
 
@@ -49,7 +49,7 @@ def scan_file(
     path: str,
     runtime: ModelRuntime,
     configs: dict[str, DetectorConfig],
-    hop_s: float = 1.0,
+    hop_s: float = SCAN_HOP_S,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Scan one file: (the JSON object of the contract, arrays for plotting)."""
     meta = runtime.meta
@@ -233,13 +233,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baby-monitor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def detection(p: argparse.ArgumentParser, confirm_s: float) -> None:
+    def detection(p: argparse.ArgumentParser, confirm_s: float, hop_s: float) -> None:
         p.add_argument(
             "--model", default=str(DEFAULT_MODEL), help="model metadata JSON"
         )
         p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
         p.add_argument(
-            "--hop", type=float, default=DEFAULT_HOP_S, help="seconds between windows"
+            "--hop",
+            type=float,
+            default=hop_s,
+            help=f"seconds between windows (default {hop_s:g})",
         )
         p.add_argument(
             "--confirm",
@@ -259,8 +262,8 @@ def _parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="scan audio files")
     # A recording is scanned for every episode in it, short clips included; a live source
-    # waits for the integration's confirm time, as Home Assistant does.
-    detection(scan, 0.0)
+    # waits for the integration's confirm time and hop, as Home Assistant does.
+    detection(scan, 0.0, SCAN_HOP_S)
     scan.add_argument(
         "--json", action="store_true", help="one JSON object per file per line"
     )
@@ -271,7 +274,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.set_defaults(func=_scan)
 
     listen = sub.add_parser("listen", help="print events from a live source")
-    detection(listen, DEFAULT_CONFIRM_S)
+    detection(listen, DEFAULT_CONFIRM_S, DEFAULT_HOP_S)
     where = listen.add_mutually_exclusive_group()
     where.add_argument("--device", help="PortAudio input device (index or name)")
     where.add_argument("--url", help="stream URL or file ffmpeg reads")

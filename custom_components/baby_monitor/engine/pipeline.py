@@ -17,6 +17,7 @@ from .windows import FrameRing, silence_frame
 
 __all__ = [
     "DEFAULT_HOP_S",
+    "SCAN_HOP_S",
     "Listener",
     "Scored",
     "Window",
@@ -24,8 +25,15 @@ __all__ = [
     "level_dbfs",
 ]
 
-DEFAULT_HOP_S = 1.0
-"""Seconds between model windows (the integration's default): alert delay against CPU."""
+DEFAULT_HOP_S = 0.5
+"""Seconds between model windows of a live source (the integration's default).
+
+Half a second rather than one: twice the windows make the crying confirm time twice as strict
+(a cry must hold in seven windows, not four), which in the benchmark soak cut false alarms by
+two thirds for the same cries found and a faster median alert, for about 0.7 ms more CPU per
+second of audio. Files are scanned every `SCAN_HOP_S`, the clip scores thresholds are set on."""
+SCAN_HOP_S = 1.0
+"""Seconds between windows when a recording is scanned (`baby-monitor scan`, the benchmark)."""
 
 type Floats = npt.NDArray[np.float32]
 
