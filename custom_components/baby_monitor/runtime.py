@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -56,7 +57,11 @@ RECONNECT_MAX_S: Final = 60.0
 ISSUE_AFTER_S: Final = 300.0
 """A source down this long raises a repair issue."""
 MAX_PENDING_WINDOWS: Final = 8
-"""Windows waiting for inference (8 s of audio at the default hop); older ones are dropped."""
+"""Windows waiting for inference (4 s of audio at the default hop); older ones are dropped."""
+PUBLISH_EVERY_S: Final = 1.0
+"""Stream seconds between entity updates of window readings (level, probabilities): however
+short the analysis interval, the recorder stores at most one sound level a second. Sound events
+are published at once."""
 
 
 def load_model(backend: str = BACKEND_AUTO, path: Path | None = None) -> ModelRuntime:
@@ -135,6 +140,7 @@ class BabyMonitorRuntime:
         self.active = dict.fromkeys(settings.sounds, False)
         self.windows_scored = 0
         self.windows_dropped = 0
+        self._published_t = -math.inf  # stream time of the last entity update
         self.connections = 0
         self.last_error: str | None = None
         self.receiving_since: datetime | None = None
@@ -339,7 +345,11 @@ class BabyMonitorRuntime:
             window_callback(window, scored)
         for event in scored.events:
             self._dispatch(event)
-        self._notify()
+        # negative after a reconnect has restarted the stream clock
+        since = window.t - self._published_t
+        if scored.events or not 0.0 <= since < PUBLISH_EVERY_S - 1e-6:
+            self._published_t = window.t
+            self._notify()
 
     async def _close_episodes(self) -> None:
         """Forget pending audio and close open sounds (their stop events fire)."""

@@ -14,7 +14,11 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
-from custom_components.baby_monitor.const import EVENT_BABY_MONITOR
+from custom_components.baby_monitor.const import (
+    CONF_CONFIRM_S,
+    CONF_HOP_S,
+    EVENT_BABY_MONITOR,
+)
 from custom_components.baby_monitor.engine.audio import decode_file
 from homeassistant.const import (
     EVENT_STATE_CHANGED,
@@ -204,6 +208,56 @@ async def test_sound_level_and_probability_sensors(
     assert hass.states.get(LEVEL).attributes["unit_of_measurement"] == "dBFS"
     assert float(hass.states.get(CRY_PROBABILITY).state) == pytest.approx(42.0)
     assert hass.states.get(CRY_PROBABILITY).attributes["unit_of_measurement"] == "%"
+
+
+@pytest.mark.usefixtures("no_drops")
+@pytest.mark.parametrize(
+    "script",
+    # windows every 0.5 s from t = 7 s; a cry at 9.5 s only
+    [
+        [(0.10 + 0.01 * i, 0.0) for i in range(5)]
+        + [(0.99, 0.0)]
+        + [(0.15 + 0.01 * i, 0.0) for i in range(7)]
+    ],
+)
+async def test_readings_are_published_once_a_second_and_sounds_at_once(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    scripted_model: Callable[[], ScriptedRuntime],
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Twice-a-second windows update the readings once a second; a cry shows in its own window."""
+    entry = MockConfigEntry(
+        domain=mock_config_entry.domain,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=mock_config_entry.data,
+        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 0.5},
+    )
+    await setup_integration(hass, entry)
+    entity_registry.async_update_entity(CRY_PROBABILITY, disabled_by=None)
+    source_factory.audio = silence(13.0)
+    readings = record_states(hass, CRY_PROBABILITY, CRYING)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_processed(hass, entry.runtime_data, source_factory.last)
+
+    published = [state for entity, state in readings if entity == CRY_PROBABILITY]
+    assert published[published.index("10.0") :] == [
+        "10.0",  # 7.0 s
+        "12.0",  # 8.0 s
+        "14.0",  # 9.0 s
+        "99.0",  # 9.5 s: crying started
+        "16.0",  # 10.5 s
+        "18.0",  # 11.5 s
+        "20.0",  # 12.5 s: crying stopped (hold 3 s)
+    ]
+    assert [state for entity, state in readings if entity == CRYING][-2:] == [
+        STATE_ON,
+        STATE_OFF,
+    ]
+    assert entry.runtime_data.windows_scored == 13
 
 
 @pytest.mark.freeze_time("2025-06-01 20:00:00+00:00")
