@@ -10,6 +10,7 @@ from typing import Any
 from custom_components.baby_monitor.engine.frontend import FrontendConfig
 
 from .data import read_manifest
+from .evaluate import MASKED_PLACEMENTS
 
 __all__ = ["write_card"]
 
@@ -160,7 +161,8 @@ def write_card(
             f"{_pct(bw['full_band_negative_fpr'])} false positives."
         ),
         "",
-        "Cry recall at the default threshold with a held-out masker mixed in at 0 dB SNR: "
+        "Cry recall at the default threshold with a held-out masker mixed in at 0 dB SNR "
+        f"(each cry over {MASKED_PLACEMENTS} random stretches of it): "
         + ", ".join(
             f"{name} {_pct(value)}" for name, value in report["masking_0db"].items()
         )
