@@ -10,7 +10,7 @@ from typing import Any
 from custom_components.baby_monitor.engine.frontend import FrontendConfig
 
 from .data import read_manifest
-from .evaluate import MASKED_PLACEMENTS
+from .evaluate import MASKED_PLACEMENTS, MAX_THRESHOLD
 
 __all__ = ["write_card"]
 
@@ -88,7 +88,7 @@ def write_card(
         (
             f"- Thresholds (default sensitivity): cry {report['thresholds']['cry']:.3f}, laughter "
             f"{report['thresholds']['laughter']:.3f} — the 0.1 % (cry) and 1 % (laughter) clip "
-            "false-positive-rate points on the validation fold, bounded to [0.2, 0.95]: parents "
+            f"false-positive-rate points on the validation fold, bounded to [0.2, {MAX_THRESHOLD}]: parents "
             "switch off a monitor that cries wolf, while a laugh wrongly kept costs only a clip."
         ),
         "",
@@ -114,7 +114,7 @@ def write_card(
         "",
         "Training windows are synthesised from clips (`models/synth.py`), seeded:",
         "- **Early windows**: in 40 % of positive windows only the first 1-3 s of the sound is present, at the end of the window.",
-        "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and 40 % (whatever their label) have a white/pink/brown noise machine or music/singing on top at -6…15 dB SNR.",
+        "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and half of all windows (whatever their label) have a white/pink/brown noise machine or music/singing (one in two) on top at -10…12 dB SNR, so a cry as loud as or quieter than a sound machine or lullaby is common in training.",
         "- **Streams**: 40 % of beds and background-only windows are what a live stream carries: household sounds of 0.5-5 s one after another at ±15 dB, a quarter of them near-silent gaps, joined by abrupt cuts, sometimes starting partway through the window.",
         "- **Voices**: pitch and tempo of half the foreground clips shifted together by -15…+18 %.",
         "- **Quiet rooms**: 8 % of negative windows are faint room noise at -90…-45 dBFS or digital silence.",

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.data import Clip
-from models.evaluate import MASKED_PLACEMENTS, evaluate_model
+from models.evaluate import MASKED_PLACEMENTS, MAX_THRESHOLD, evaluate_model
 
 type Floats = npt.NDArray[np.float32]
 
@@ -55,3 +55,23 @@ def test_each_cry_is_heard_over_several_stretches_of_a_masker() -> None:
     recall = report["masking_0db"]["lullaby"]
     assert recall * len(mixed) == round(recall * len(mixed))
     assert 0.0 < recall < 1.0
+
+
+def test_a_default_threshold_never_exceeds_the_ceiling() -> None:
+    """A model sure of every clip would put its 0.1 %-FPR point near 1; the default stays at the ceiling."""
+    clips = [
+        _clip("cry", "donateacry"),
+        _clip("laughter", "esc50"),
+        _clip("other", "esc50"),
+    ]
+    audios = [_tone(500, 3.0), _tone(900, 2.0), _tone(120, 2.0)]
+
+    def score(audio: Floats) -> Floats:
+        spectrum = np.abs(np.fft.rfft(audio))
+        peak_hz = np.argmax(spectrum) * RATE / audio.size
+        return np.array([0.999 if abs(peak_hz - 500) < 50 else 0.99, 0.9], np.float32)
+
+    report = evaluate_model(clips, audios, score, None, {}, 0)
+
+    assert report["thresholds"]["cry"] == MAX_THRESHOLD
+    assert report["labels"]["cry"]["roc_auc"] == 1.0
