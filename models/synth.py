@@ -40,9 +40,13 @@ class Pools:
         default_factory=lambda: {"cry": 0.3, "laughter": 0.25}
     )
     masker_p: float = (
-        0.4  # share of windows (any label) with a sound machine or lullaby on top
+        0.5  # share of windows (any label) with a sound machine or lullaby on top
     )
-    masker_snr_db: tuple[float, float] = (-6.0, 15.0)
+    masker_snr_db: tuple[float, float] = (
+        -10.0,
+        12.0,
+    )  # often at or above the sound itself
+    masker_music_p: float = 0.5  # share of maskers that are music or singing, not noise
 
 
 def _pick(
@@ -184,7 +188,7 @@ def synthesize(pools: Pools, n: int, rng: np.random.Generator) -> tuple[Floats, 
     if rng.random() < pools.masker_p:  # a sound machine or lullaby on top of anything
         masker = (
             fit_length(_pick(pools.music, rng), n, rng)
-            if pools.music and rng.random() < 0.4
+            if pools.music and rng.random() < pools.masker_music_p
             else coloured_noise(n, str(rng.choice(["white", "pink", "brown"])), rng)
         )
         audio += _scaled(masker, reference, rng.uniform(*pools.masker_snr_db))
