@@ -142,10 +142,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     stream = np.concatenate(audios)[: int(args.cost_seconds * 16000)]
     cost = measure_cost(meta, backends, stream)
+    home = [(c, a) for c, a in zip(clips, audios, strict=True) if household(c)]
     soak = (
         run_soak(
             runtime,
-            [a for c, a in zip(clips, audios, strict=True) if household(c)],
+            [a for _, a in home],
             [a for c, a in zip(clips, audios, strict=True) if c.label == "cry"],
             args.soak_hours,
             yamnet_thresholds["cry"],
@@ -155,6 +156,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.soak_hours > 0
         else None
     )
+    for alarm in soak["ours"]["false_alarms"] if soak else []:
+        alarm["clips"] = [
+            f"{home[i][0].orig_class} ({home[i][0].path})" for i in alarm["clips"]
+        ]
     results = {
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}",
         "model": {

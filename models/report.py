@@ -131,6 +131,12 @@ def _soak_targets(soak: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     ]
 
 
+def _clock(seconds: float) -> str:
+    """Programme time as h:mm:ss."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
 def _soak_section(soak: dict[str, Any]) -> list[str]:
     ours, yam = soak["ours"], soak.get("yamnet")
     lines = [
@@ -158,6 +164,17 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
             f"{res['false_per_24h']:.1f} | {'–' if median is None else f'{median:.2f} s'} | "
             f"{'–' if p95 is None else f'{p95:.2f} s'} |"
         )
+    if ours.get("false_alarms"):
+        lines += [
+            "",
+            "Our false events, with what played from the start of the first window over the",
+            "threshold until the alarm:",
+            "",
+            *(
+                f"- {_clock(alarm['t'])}: {', '.join(alarm['clips']) or 'quiet room'}"
+                for alarm in ours["false_alarms"]
+            ),
+        ]
     trace = ", ".join(f"{v:.0f}" for v in ours["rss_mb"])
     swing = max(ours["rss_mb"]) - min(ours["rss_mb"])
     lines += [

@@ -34,9 +34,18 @@ from .augment import coloured_noise, set_level
 from .data import Clip
 from .teacher import FRAME as YAMNET_FRAME, YAMNET_CLASSES, YamNet
 
-__all__ = ["Programme", "household", "programme", "rss_mb", "run_soak"]
+__all__ = [
+    "Piece",
+    "Programme",
+    "false_alarms",
+    "household",
+    "programme",
+    "rss_mb",
+    "run_soak",
+]
 
 type Floats = npt.NDArray[np.float32]
+type Floats64 = npt.NDArray[np.float64]
 
 RATE = 16000
 BLOCK = 1600  # what the live sources hand over: 0.1 s
@@ -97,11 +106,32 @@ class Cry:
 
 
 @dataclass(frozen=True, slots=True)
+class Piece:
+    """A household sound in the programme: its span (s) and the negatives heard (indices)."""
+
+    start: float
+    end: float
+    clips: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Programme:
-    """What was played: its length and where the cries were."""
+    """What was played: its length, where the cries were and which household sound when."""
 
     seconds: float
     cries: tuple[Cry, ...]
+    pieces: tuple[Piece, ...] = ()
+
+    def heard(self, start: float, end: float) -> list[int]:
+        """Negatives audible between `start` and `end` (s), in order, each once."""
+        return list(
+            dict.fromkeys(
+                i
+                for p in self.pieces
+                if p.start < end and p.end > start
+                for i in p.clips
+            )
+        )
 
     @property
     def negative_hours(self) -> float:
@@ -134,6 +164,7 @@ def programme(
     total = int(hours * 3600 * RATE)
     plan: list[tuple[str, int, int, float, int, float]] = []
     placed: list[Cry] = []
+    pieces: list[Piece] = []
     at, next_cry = 0, int(rng.exponential(cry_every_s) * RATE)
     while at < total:
         if at >= next_cry:
@@ -155,6 +186,8 @@ def programme(
         index = int(rng.integers(len(negatives)))
         other = int(rng.integers(len(negatives))) if rng.random() < 0.25 else -1
         plan.append(("household", index, other, 0.0, at, float(rng.uniform(-45, -15))))
+        heard = (index,) if other < 0 else (index, other)
+        pieces.append(Piece(at / RATE, (at + negatives[index].size) / RATE, heard))
         at += negatives[index].size
 
     def room(n: int, dbfs: float, r: np.random.Generator) -> Floats:
@@ -183,7 +216,7 @@ def programme(
                 yield (cry + under).astype(np.float32)
                 yield room(int(ATTRIBUTION_S * RATE), -70, r)
 
-    return Programme(min(at, total) / RATE, tuple(placed)), segments()
+    return Programme(min(at, total) / RATE, tuple(placed), tuple(pieces)), segments()
 
 
 def _trim_heap() -> None:
@@ -293,6 +326,12 @@ def _yamnet(
     return events
 
 
+def _attribution(plan: Programme) -> tuple[Floats64, Floats64]:
+    """When a start event belongs to each cry: from 1 s before its onset to `ATTRIBUTION_S` after."""
+    starts = np.array([c.onset - 1.0 for c in plan.cries], np.float64)
+    return starts, np.array([c.end + ATTRIBUTION_S for c in plan.cries], np.float64)
+
+
 def score_events(
     plan: Programme, events: Sequence[SoundEvent], confirm_s: float = 0.0
 ) -> dict[str, Any]:
@@ -300,14 +339,14 @@ def score_events(
 
     Latency is from the cry's onset to `crying` turning on, less the confirm time.
     """
-    onsets = np.array([c.onset for c in plan.cries])
-    ends = np.array([c.end + ATTRIBUTION_S for c in plan.cries])
+    starts, ends = _attribution(plan)
     latency: dict[int, float] = {}
     false = 0
     for event in events:
-        hit = np.flatnonzero((onsets - 1.0 <= event.t) & (event.t <= ends))
+        hit = np.flatnonzero((starts <= event.t) & (event.t <= ends))
         if hit.size:
-            latency.setdefault(int(hit[0]), event.t - confirm_s - float(onsets[hit[0]]))
+            cry = int(hit[0])
+            latency.setdefault(cry, event.t - confirm_s - plan.cries[cry].onset)
         else:
             false += 1
     delays = np.array(list(latency.values()))
@@ -320,6 +359,22 @@ def score_events(
         "latency_median_s": float(np.median(delays)) if delays.size else None,
         "latency_p95_s": float(np.percentile(delays, 95)) if delays.size else None,
     }
+
+
+def false_alarms(
+    plan: Programme, events: Sequence[SoundEvent], window_s: float
+) -> list[dict[str, Any]]:
+    """Start events no cry explains, each with the household sounds its windows heard.
+
+    The window that first crossed the threshold began `window_s` before the episode's start;
+    whatever played from then until the alarm went off is what fooled the model.
+    """
+    starts, ends = _attribution(plan)
+    return [
+        {"t": event.t, "clips": plan.heard(event.start - window_s, event.t)}
+        for event in events
+        if not np.any((starts <= event.t) & (event.t <= ends))
+    ]
 
 
 def sweep(
@@ -379,7 +434,11 @@ def run_soak(
         "threshold": runtime.meta.thresholds["cry"],
         "confirm_s": confirm_s,
         "hop_s": hop_s,
-        "ours": {**score_events(plan, events, confirm_s), **memory},
+        "ours": {
+            **score_events(plan, events, confirm_s),
+            "false_alarms": false_alarms(plan, events, runtime.meta.window_s),
+            **memory,
+        },
     }
     result["sweep"] = sweep(plan, result["ours"].pop("trace"))
     if yamnet_threshold is not None:

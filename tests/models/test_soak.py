@@ -13,8 +13,10 @@ from models.data import Clip
 from models.soak import (
     ATTRIBUTION_S,
     Cry,
+    Piece,
     Programme,
     _blocks,
+    false_alarms,
     household,
     programme,
     rss_mb,
@@ -93,6 +95,24 @@ def test_events_near_a_cry_count_as_detections_and_the_rest_as_false_alarms() ->
     assert result["latency_median_s"] == pytest.approx((1.0 + 2.5) / 2)
     busy = (110 + ATTRIBUTION_S - 100) + (1004 + ATTRIBUTION_S - 1000)
     assert result["false_per_24h"] == pytest.approx(24 / ((7200 - busy) / 3600))
+
+
+def test_a_false_alarm_names_the_household_sounds_its_windows_heard() -> None:
+    """From the start of the first window over threshold to the alarm; sounds after it are innocent."""
+    plan = Programme(
+        3600.0,
+        (Cry(100.0, 110.0),),
+        (
+            Piece(480.0, 490.0, (3,)),
+            Piece(490.0, 500.0, (5, 1)),
+            Piece(503.0, 510.0, (8,)),
+        ),
+    )
+    stray = SoundEvent("cry", "started", 502.0, 498.0, None, 0.99)
+
+    alarms = false_alarms(plan, [_started(105.0), stray], window_s=7.0)
+
+    assert alarms == [{"t": 502.0, "clips": [5, 1]}]
 
 
 def test_missed_cries_give_no_latency() -> None:
