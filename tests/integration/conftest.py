@@ -58,6 +58,19 @@ def mock_config_entry() -> MockConfigEntry:
     )
 
 
+def same_room(
+    entry: MockConfigEntry, options: dict[str, Any] | None = None
+) -> MockConfigEntry:
+    """Make an entry for the same room and source with other options (none: the defaults)."""
+    return MockConfigEntry(
+        domain=entry.domain,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        data=entry.data,
+        options=options or {},
+    )
+
+
 def tone(
     seconds: float, amplitude: float = 0.5, freq: float = 440.0
 ) -> npt.NDArray[np.float32]:

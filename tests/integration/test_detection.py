@@ -34,6 +34,7 @@ from . import setup_integration
 from .conftest import (
     ScriptedRuntime,
     SourceFactory,
+    same_room,
     silence,
     tone,
     wait_processed,
@@ -228,13 +229,7 @@ async def test_readings_are_published_once_a_second_and_sounds_at_once(
     entity_registry: er.EntityRegistry,
 ) -> None:
     """Twice-a-second windows update the readings once a second; a cry shows in its own window."""
-    entry = MockConfigEntry(
-        domain=mock_config_entry.domain,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=mock_config_entry.data,
-        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 0.5},
-    )
+    entry = same_room(mock_config_entry, {CONF_CONFIRM_S: 0.0, CONF_HOP_S: 0.5})
     await setup_integration(hass, entry)
     entity_registry.async_update_entity(CRY_PROBABILITY, disabled_by=None)
     source_factory.audio = silence(13.0)

@@ -32,7 +32,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
 from . import setup_integration
-from .conftest import SourceFactory, wait_until
+from .conftest import SourceFactory, same_room, wait_until
 
 MODEL_PATH = "custom_components.baby_monitor.runtime.DEFAULT_MODEL"
 
@@ -80,12 +80,7 @@ async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_no
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
     """Without options, windows come every 0.5 s and crying needs 3 s of them; a laugh counts at once."""
-    entry = MockConfigEntry(
-        domain=mock_config_entry.domain,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=mock_config_entry.data,
-    )
+    entry = same_room(mock_config_entry)
     await setup_integration(hass, entry)
     detectors = entry.runtime_data.listener.detectors
     assert detectors["cry"].config.confirm_s == DEFAULT_CONFIRM_S == 3.0
