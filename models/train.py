@@ -168,11 +168,8 @@ def _chunk(
             features.append(log_mel(audio, frontend).astype(np.float16))
             labels.append(label)
             if distil:
-                soft.append(
-                    _TEACHER.soft_targets(audio[-7 * TEACHER_FRAME :]).astype(
-                        np.float16
-                    )
-                )
+                heard = audio[-7 * TEACHER_FRAME :]  # YAMNet's seven frames
+                soft.append(_TEACHER.soft_targets(heard).astype(np.float16))
     return np.stack(features), np.stack(labels), np.stack(soft) if distil else None
 
 
