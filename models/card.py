@@ -11,6 +11,8 @@ from custom_components.baby_monitor.engine.frontend import FrontendConfig
 
 from .data import read_manifest
 from .evaluate import MASKED_PLACEMENTS, MAX_THRESHOLD
+from .synth import MASKER_MUSIC_P, MASKER_P, MASKER_SNR_DB
+from .train import BLOCKS, STEM, Settings, multiply_adds
 
 __all__ = ["write_card"]
 
@@ -54,6 +56,23 @@ def _licences(data: Path) -> list[str]:
     ]
 
 
+def _network(settings: dict[str, Any], frontend: FrontendConfig) -> str:
+    """Describe the trained network from the settings its run recorded."""
+    width = settings.get("width", Settings.width)
+    blocks = [tuple(block) for block in settings.get("blocks", BLOCKS)]
+    channels = "/".join(str(round(base * width)) for base, _, _ in blocks)
+    strides = "/".join(str(stride) for _, stride, _ in blocks)
+    kernels = "/".join(f"{extent}x3" for _, _, extent in blocks)
+    macs = multiply_adds(frontend.frames_for(7.0), frontend.n_mels, 2, width, blocks)
+    return (
+        f"- Network: depthwise-separable CNN (conv 3x3/2 {round(STEM * width)} ch, then "
+        f"{len(blocks)} x [depthwise (time x mel) {kernels} + pointwise] with {channels} "
+        f"channels and strides {strides}, each with batch norm + ReLU), global average and max "
+        "pooling, dense layer, sigmoid: multi-label `[cry, laughter]`. About "
+        f"{macs / 1e6:.0f} M multiply-adds per window."
+    )
+
+
 def write_card(
     path: Path, report: dict[str, Any], frontend: FrontendConfig, data: Path
 ) -> None:
@@ -74,12 +93,7 @@ def write_card(
             f"{frontend.win_length / 16:.0f} ms Hann window, {frontend.hop_length / 16:.0f} ms hop, "
             "dB, standardised). The frontend is `engine/frontend.py`, the same code in training and serving."
         ),
-        (
-            "- Network: depthwise-separable CNN (conv 3x3/2 36 ch, then 5 x [depthwise 3x3 + "
-            "pointwise] with 72/144/144/192/192 channels and strides 2/2/1/2/1, each with batch "
-            "norm + ReLU), global average and max pooling, dense layer, sigmoid: multi-label "
-            "`[cry, laughter]`. About 19 M multiply-adds per window."
-        ),
+        _network(report.get("settings", {}), frontend),
         (
             f"- File: float32 TFLite, {report['model_bytes'] / 1024:.0f} KiB. Runs on LiteRT, tflite-runtime "
             f"or the built-in numpy executor (export agrees with the trained Keras model within "
@@ -114,7 +128,13 @@ def write_card(
         "",
         "Training windows are synthesised from clips (`models/synth.py`), seeded:",
         "- **Early windows**: in 40 % of positive windows only the first 1-3 s of the sound is present, at the end of the window.",
-        "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and half of all windows (whatever their label) have a white/pink/brown noise machine or music/singing (one in two) on top at -10…12 dB SNR, so a cry as loud as or quieter than a sound machine or lullaby is common in training.",
+        (
+            "- **Masking**: 60 % of windows have a household bed under the sound (-5…20 dB SNR), and "
+            f"{100 * MASKER_P:.0f} % of all windows (whatever their label) have a white/pink/brown noise "
+            f"machine or music/singing ({100 * MASKER_MUSIC_P:.0f} % of them) on top at "
+            f"{MASKER_SNR_DB[0]:g}…{MASKER_SNR_DB[1]:g} dB SNR, so a cry as loud as or quieter "
+            "than a sound machine or lullaby is common in training."
+        ),
         "- **Streams**: 40 % of beds and background-only windows are what a live stream carries: household sounds of 0.5-5 s one after another at ±15 dB, a quarter of them near-silent gaps, joined by abrupt cuts, sometimes starting partway through the window.",
         "- **Voices**: pitch and tempo of half the foreground clips shifted together by -15…+18 %.",
         "- **Quiet rooms**: 8 % of negative windows are faint room noise at -90…-45 dBFS or digital silence.",

@@ -18,11 +18,17 @@ from .augment import (
     set_level,
 )
 
-__all__ = ["Pools", "synthesize"]
+__all__ = ["MASKER_MUSIC_P", "MASKER_P", "MASKER_SNR_DB", "Pools", "synthesize"]
 
 type Floats = npt.NDArray[np.float32]
 
 SAMPLE_RATE = 16000
+MASKER_P = 0.5
+"""Share of windows, whatever their label, with a sound machine or lullaby on top."""
+MASKER_SNR_DB = (-10.0, 12.0)
+"""Range of the sound's level over the masker's: often as loud as the sound or louder."""
+MASKER_MUSIC_P = 0.5
+"""Share of maskers that are music or singing rather than white, pink or brown noise."""
 
 
 @dataclass
@@ -39,14 +45,9 @@ class Pools:
     mix: dict[str, float] = field(
         default_factory=lambda: {"cry": 0.3, "laughter": 0.25}
     )
-    masker_p: float = (
-        0.5  # share of windows (any label) with a sound machine or lullaby on top
-    )
-    masker_snr_db: tuple[float, float] = (
-        -10.0,
-        12.0,
-    )  # often at or above the sound itself
-    masker_music_p: float = 0.5  # share of maskers that are music or singing, not noise
+    masker_p: float = MASKER_P
+    masker_snr_db: tuple[float, float] = MASKER_SNR_DB
+    masker_music_p: float = MASKER_MUSIC_P
 
 
 def _pick(

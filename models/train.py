@@ -70,6 +70,10 @@ HARD_NEGATIVES = {
     "read_speech_neutral_voice",
 }
 _CHUNK = 250
+STEM = 24
+"""Channels of the first (full 3x3, stride 2) convolution at width 1."""
+BLOCKS = ((48, 2, 3), (96, 2, 3), (96, 1, 3), (128, 2, 3), (128, 1, 3))
+"""Depthwise-separable blocks after it: channels at width 1, stride, time extent of the kernel."""
 
 
 @dataclass(frozen=True)
@@ -199,10 +203,32 @@ def synthesize_dataset(
     )
 
 
+def multiply_adds(
+    frames: int,
+    mels: int,
+    labels: int,
+    width: float,
+    blocks: Sequence[tuple[int, int, int]] = BLOCKS,
+) -> int:
+    """Multiply-adds of one window through the network `build_model` makes."""
+    rows, cols, channels = -(-frames // 2), -(-mels // 2), round(STEM * width)
+    total = rows * cols * channels * 9
+    for base, stride, extent in blocks:
+        rows, cols = -(-rows // stride), -(-cols // stride)
+        total += rows * cols * channels * (extent * 3 + round(base * width))
+        channels = round(base * width)
+    return total + 2 * channels * labels
+
+
 def build_model(
-    frames: int, mels: int, labels: int, teacher_classes: int = 0, width: float = 1.0
+    frames: int,
+    mels: int,
+    labels: int,
+    teacher_classes: int = 0,
+    width: float = 1.0,
+    blocks: Sequence[tuple[int, int, int]] = BLOCKS,
 ) -> tuple[Any, Any]:
-    """Build a small depthwise-separable CNN: ~9 M multiply-adds per 7-s window at width 1, ~19 M at 1.5.
+    """Build a small depthwise-separable CNN (~19 M multiply-adds per 7-s window at width 1.5).
 
     Returns (model to train, model to ship); with `teacher_classes` the trained one also has a
     head imitating YAMNet's class scores, a side task that teaches general sound structure from
@@ -212,13 +238,15 @@ def build_model(
 
     layers = keras.layers
     inputs = keras.Input((frames, mels, 1), name="log_mel")
-    x = layers.Conv2D(round(24 * width), 3, strides=2, padding="same", use_bias=False)(
-        inputs
-    )
+    x = layers.Conv2D(
+        round(STEM * width), 3, strides=2, padding="same", use_bias=False
+    )(inputs)
     x = layers.ReLU()(layers.BatchNormalization()(x))
-    for base, stride in ((48, 2), (96, 2), (96, 1), (128, 2), (128, 1)):
+    for base, stride, extent in blocks:
         channels = round(base * width)
-        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+        x = layers.DepthwiseConv2D(
+            (extent, 3), strides=stride, padding="same", use_bias=False
+        )(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
         x = layers.Conv2D(channels, 1, use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
@@ -533,6 +561,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "rendered_music_pieces": settings.music_pieces,
         "rendered_music_share": settings.music_share,
         "distilled_from_yamnet": settings.distil,
+        "width": settings.width,
+        "blocks": [list(block) for block in BLOCKS],
         "train_clips": len(train_clips),
         "validation_clips": len(val_clips),
     }

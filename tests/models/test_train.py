@@ -8,7 +8,7 @@ import pytest
 from custom_components.baby_monitor.engine.model import load_metadata
 from custom_components.baby_monitor.engine.runtime import load_runtime
 from models.metrics import recall_at_fpr, roc_auc, threshold_at_fpr
-from models.train import run
+from models.train import build_model, multiply_adds, run
 
 
 @pytest.mark.slow
@@ -62,3 +62,21 @@ def test_metrics_on_known_scores() -> None:
     assert threshold_at_fpr(labels, scores, 0.25) > 0.3  # one negative (0.85) may pass
     assert recall_at_fpr(labels, scores, 0.25) == pytest.approx(2 / 3)
     assert recall_at_fpr(labels, scores, 0.0) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("blocks", [((48, 2, 3), (96, 1, 3)), ((48, 2, 3), (64, 1, 5))])
+def test_multiply_adds_count_every_layer_of_the_built_network(
+    blocks: tuple[tuple[int, int, int], ...],
+) -> None:
+    """The model card's cost figure is the network's: each kernel weight once per output position."""
+    model, _ = build_model(280, 64, 2, width=1.5, blocks=blocks)
+    counted = 0
+    for layer in model.layers:
+        kernel = next((w for w in layer.weights if "kernel" in w.path), None)
+        if kernel is None:
+            continue
+        positions = (
+            np.prod(layer.output.shape[1:-1]) if len(layer.output.shape) == 4 else 1
+        )
+        counted += int(np.prod(kernel.shape)) * int(positions)
+    assert multiply_adds(280, 64, 2, 1.5, blocks) == counted
