@@ -228,7 +228,7 @@ def build_model(
     width: float = 1.0,
     blocks: Sequence[tuple[int, int, int]] = BLOCKS,
 ) -> tuple[Any, Any]:
-    """Build a small depthwise-separable CNN (~19 M multiply-adds per 7-s window at width 1.5).
+    """Build a small depthwise-separable CNN of `blocks` (its cost per window: `multiply_adds`).
 
     Returns (model to train, model to ship); with `teacher_classes` the trained one also has a
     head imitating YAMNet's class scores, a side task that teaches general sound structure from
