@@ -216,6 +216,35 @@ def _sweep_section(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _sensitivity(ours: dict[str, Any]) -> list[str]:
+    """List what each cry threshold trades: 0 dB masked recall against clean false positives."""
+    sweep = ours.get("sensitivity")
+    if not sweep:
+        return []
+    names = list(sweep["masking_0db"])
+    default = ours["thresholds"]["cry"]
+    lines = [
+        "",
+        "### Cry threshold: masked cries heard against household sounds taken for crying",
+        "",
+        "The cry threshold is an option of the integration (Configure, *Cry threshold*). Lower hears",
+        "more cries under a sound machine or lullaby at 0 dB SNR, and takes more validation negatives",
+        "(clips, no masker) for crying.",
+        "",
+        "| cry threshold | negatives over it | "
+        + " | ".join(f"cries over {n.replace('_', ' ')}" for n in names)
+        + " |",
+        "| --- | --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for i, threshold in enumerate(sweep["thresholds"]):
+        mark = " (default)" if abs(threshold - default) < 1e-9 else ""
+        cells = " | ".join(_pct(sweep["masking_0db"][n][i]) for n in names)
+        lines.append(
+            f"| {threshold:.2f}{mark} | {_pct(sweep['negative_fpr'][i])} | {cells} |"
+        )
+    return lines
+
+
 def write_report(path: Path, r: dict[str, Any]) -> None:
     """Write the Markdown report."""
     ours, yam = r["ours"], r["yamnet"]
@@ -276,6 +305,7 @@ def write_report(path: Path, r: dict[str, Any]) -> None:
         f"| {s} | {cell(ours, 'cry', s)} | {cell(yam, 'cry', s)} | {cell(ours, 'laughter', s)} | {cell(yam, 'laughter', s)} |"
         for s in sources
     ]
+    lines += _sensitivity(ours)
     cost = r["cost_ms_per_audio_s"]
     lines += [
         "",
