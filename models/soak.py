@@ -50,7 +50,9 @@ type Floats64 = npt.NDArray[np.float64]
 RATE = 16000
 BLOCK = 1600  # what the live sources hand over: 0.1 s
 RSS_EVERY_S = 1800
-SWEEP_THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995)
+SWEEP_THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+"""Cry thresholds the sweep replays: from 0.8, where nine in ten cries as loud as a sound machine
+are heard, up to where false alarms stop."""
 SWEEP_CONFIRMS = (0.0, 1.0, 2.0, 3.0)
 ATTRIBUTION_S = 10.0
 """A start event up to this long after a cry's last sound still belongs to that cry (window + hold)."""
