@@ -77,6 +77,10 @@ ERRORS = frozenset(
     }
 )
 """SourceError reasons shown as they are; any other reason reads as cannot_connect."""
+DESCRIPTION_PLACEHOLDERS: dict[str, dict[str, str]] = {
+    SOURCE_URL: {"example_url": "rtsp://user:password@192.168.1.20:554/stream1"},
+}
+"""Text the forms show as it is: URLs are not written into translations."""
 
 
 def _microphones() -> list[str]:
@@ -211,6 +215,7 @@ class BabyMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id=kind,
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
+            description_placeholders=DESCRIPTION_PLACEHOLDERS.get(kind),
         )
 
 
