@@ -33,7 +33,8 @@ class BabyMonitorEntity(Entity):
             name=entry.title,
             manufacturer="Baby Monitor",
             model=MODELS.get(entry.data.get(CONF_SOURCE_TYPE, ""), "Sound detector"),
-            sw_version=f"{meta.name} {meta.version}",
+            # the detection model's version, not a firmware ("sw_version" reads Firmware)
+            model_id=f"Detection model {meta.version}",
         )
 
     @property

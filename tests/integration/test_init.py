@@ -29,7 +29,11 @@ from custom_components.baby_monitor.engine.model import DEFAULT_MODEL
 from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 
 from . import setup_integration
 from .conftest import SourceFactory, same_room, wait_until
@@ -56,6 +60,29 @@ async def test_setup_and_unload(
     assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
     assert source_factory.last.stopped
     assert not runtime.is_running
+
+
+@pytest.mark.usefixtures("scripted_model", "source_factory")
+async def test_device_names_its_source_and_the_detection_model(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The room's device shows the kind of source and the model's version, no firmware."""
+    await setup_integration(hass, mock_config_entry)
+
+    device = device_registry.async_get_device(
+        identifiers={(DOMAIN, mock_config_entry.entry_id)}
+    )
+    assert device is not None
+    version = mock_config_entry.runtime_data.model.meta.version
+    assert (device.name, device.manufacturer, device.model) == (
+        "Nursery",
+        "Baby Monitor",
+        "Audio stream",
+    )
+    assert device.model_id == f"Detection model {version}"
+    assert device.sw_version is None
 
 
 @pytest.mark.usefixtures("scripted_model")
