@@ -9,7 +9,6 @@ import voluptuous as vol
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
@@ -63,6 +62,7 @@ from .engine.model import DEFAULT_MODEL, ModelError, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S
 from .engine.runtime import available_backends
 from .engine.sources import SourceError, list_input_devices, portaudio_available, probe
+from .runtime import BabyMonitorConfigEntry
 from .source import async_create_source, source_unique_id
 
 DEFAULT_ROOM = "Nursery"
@@ -100,7 +100,9 @@ class BabyMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> BabyMonitorOptionsFlow:
+    def async_get_options_flow(
+        config_entry: BabyMonitorConfigEntry,
+    ) -> BabyMonitorOptionsFlow:
         """Create the options flow (detection settings)."""
         return BabyMonitorOptionsFlow()
 

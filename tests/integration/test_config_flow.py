@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_type_hints
 from unittest.mock import AsyncMock, patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
+from custom_components.baby_monitor.config_flow import BabyMonitorConfigFlow
 from custom_components.baby_monitor.const import (
     CONF_BACKEND,
     CONF_CAMERA,
@@ -30,6 +32,7 @@ from custom_components.baby_monitor.const import (
     SOURCE_URL,
 )
 from custom_components.baby_monitor.engine.sources import InputDevice, SourceError
+from custom_components.baby_monitor.runtime import BabyMonitorConfigEntry
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
@@ -420,6 +423,12 @@ async def test_options_flow(
         CONF_CLIP_RETENTION_DAYS: 7,
         CONF_CLIP_MAX_SIZE_MB: 500,
     }
+
+
+def test_options_flow_takes_a_typed_entry() -> None:
+    """The options flow is given the room's entry type, as every other signature is."""
+    hints = get_type_hints(BabyMonitorConfigFlow.async_get_options_flow)
+    assert hints["config_entry"] is BabyMonitorConfigEntry
 
 
 async def test_options_fall_back_when_model_metadata_is_unreadable(
