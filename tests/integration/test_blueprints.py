@@ -31,7 +31,11 @@ import voluptuous as vol
 from custom_components.baby_monitor.const import DOMAIN
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
-from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
+from homeassistant.components.automation.config import (
+    AUTOMATION_BLUEPRINT_SCHEMA,
+    ValidationStatus,
+    async_validate_config_item,
+)
 from homeassistant.components.automation.helpers import async_get_blueprints
 from homeassistant.components.blueprint import (
     Blueprint,
@@ -437,21 +441,65 @@ def test_input_defaults_are_valid_for_their_selectors(file: str) -> None:
     ("file", "required"),
     [
         ("soothe_on_cry.yaml", "crying_sensor, media_player, soothing_media"),
-        (
-            "notify_on_cry.yaml",
-            "crying_sensor, media_player, notify_devices, soothing_media",
-        ),
+        ("notify_on_cry.yaml", "crying_sensor, notify_devices"),
         ("laughter_moments.yaml", "baby_monitor, notify_devices"),
     ],
 )
 def test_only_the_essential_inputs_must_be_filled_in(file: str, required: str) -> None:
-    """Without inputs, the blueprint asks for the room, the speaker or phones, the sound."""
+    """Without inputs, the blueprint asks for the room, the speaker or phones, the sound.
+
+    Notify on cry needs no speaker: a parent may want phone alerts only.
+    """
     inputs = BlueprintInputs(
         load_blueprint(file), {"use_blueprint": {"path": file, "input": {}}}
     )
 
     with pytest.raises(MissingInput, match=f"Missing input {required}$"):
         inputs.validate()
+
+
+# The inputs a parent must fill in, nothing else.
+REQUIRED_INPUTS: dict[str, dict[str, Any]] = {
+    "soothe_on_cry.yaml": {
+        "crying_sensor": CRYING,
+        "media_player": SPEAKER,
+        "soothing_media": media(WHITE_NOISE),
+    },
+    "notify_on_cry.yaml": {
+        "crying_sensor": CRYING,
+        "notify_devices": ["0123456789abcdef0123456789abcdef"],
+    },
+    "laughter_moments.yaml": {
+        "baby_monitor": "fedcba9876543210fedcba9876543210",
+        "notify_devices": ["0123456789abcdef0123456789abcdef"],
+    },
+}
+
+
+@pytest.mark.usefixtures("config_dir")
+@pytest.mark.parametrize("file", FILES)
+async def test_automation_editor_saves_with_only_the_required_inputs(
+    hass: HomeAssistant, file: str
+) -> None:
+    """The editor's validation takes the required inputs alone: every other has a default.
+
+    This is the check behind the editor's Save ("Message malformed: Missing input ...").
+    """
+    assert await async_setup_component(hass, AUTOMATION_DOMAIN, {})
+    config = {
+        "id": "first_hour",
+        "alias": "First hour",
+        "use_blueprint": {
+            "path": f"baby_monitor/{file}",
+            "input": REQUIRED_INPUTS[file],
+        },
+    }
+
+    validated = await async_validate_config_item(hass, "first_hour", config)
+
+    assert validated is not None
+    assert validated.validation_status is ValidationStatus.OK
+    assert "triggers" in validated  # the blueprint was filled in
 
 
 async def test_blueprints_are_listed_by_home_assistant(
@@ -791,6 +839,95 @@ async def test_notification_button_plays_the_soothing_sound(
     hass.bus.async_fire("mobile_app_notification_action", {"action": button["action"]})
     await hass.async_block_till_done()
     assert home.new_actions(2) == [("volume_set", 0.3), ("play_media", WHITE_NOISE)]
+
+
+@pytest.mark.usefixtures("config_dir")
+async def test_notify_without_a_speaker_sends_no_button(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    baby: Baby,
+    phones: dict[str, Phone],
+    home: Home,
+) -> None:
+    """Without a speaker the phones are told all the same, with no button to press.
+
+    An old notification's button then plays nothing and is not counted as acting.
+    """
+    await move_to(hass, freezer, "14:00:00")
+    inputs = {
+        key: value
+        for key, value in notify_inputs(phones).items()
+        if key not in ("media_player", "soothing_media")
+    }
+    notify = await use_blueprint(hass, "notify_on_cry.yaml", inputs, "Notify")
+
+    await baby.cries()
+    await tick(hass, freezer, timedelta(seconds=30))
+
+    assert notified(phones) == {"Mum's Phone": 1, "Dad's Pixel": 1, "Grandma's iPad": 0}
+    call = phones["Mum's Phone"].notifications[0]
+    assert call.data["message"] == "The baby has been crying for 30 seconds."
+    assert call.data["data"]["tag"] == f"baby_monitor_cry_{CRYING}"
+    assert "actions" not in call.data["data"]
+    state = hass.states.get(notify)
+    assert state is not None
+    last_triggered = state.attributes["last_triggered"]
+
+    await tick(hass, freezer, timedelta(minutes=1))
+    action = f"BABY_MONITOR_SOOTHE_{CRYING}"
+    hass.bus.async_fire("mobile_app_notification_action", {"action": action})
+    await hass.async_block_till_done()
+    assert home.actions() == []
+    state = hass.states.get(notify)
+    assert state is not None
+    assert state.attributes["last_triggered"] == last_triggered
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+@pytest.mark.usefixtures("config_dir")
+async def test_notify_says_how_long_since_the_crying_began(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    phones: dict[str, Phone],
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    as_text: bool,
+) -> None:
+    """The message counts from the sensor's started_at, so the confirm time is included.
+
+    started_at may be a datetime or its ISO text; without it the message falls back to the
+    time the sensor has been on (test_notify_after_crying_for_a_while_then_cooldown).
+    """
+    await move_to(hass, freezer, "14:00:00")
+    entry = MockConfigEntry(domain=DOMAIN, title="Nursery")
+    entry.add_to_hass(hass)
+    device = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, "nursery")},
+        name="Nursery",
+    )
+    entity_registry.async_get_or_create(
+        "binary_sensor",
+        DOMAIN,
+        "nursery-crying",
+        suggested_object_id="nursery_crying",
+        config_entry=entry,
+        device_id=device.id,
+    )
+    hass.states.async_set(CRYING, STATE_OFF)
+    await use_blueprint(hass, "notify_on_cry.yaml", notify_inputs(phones), "Notify")
+
+    started = dt_util.utcnow() - timedelta(seconds=3)  # heard 3 s before confirmed
+    hass.states.async_set(
+        CRYING,
+        STATE_ON,
+        {"started_at": started.isoformat() if as_text else started},
+    )
+    await run_loop()
+    await tick(hass, freezer, timedelta(seconds=30))
+
+    call = phones["Mum's Phone"].notifications[0]
+    assert call.data["message"] == "The baby has been crying for 33 seconds."
 
 
 # --- Laughter moments ------------------------------------------------------------------------
