@@ -25,11 +25,20 @@ import voluptuous as vol
 from voluptuous.humanize import humanize_error
 
 from custom_components.baby_monitor import config_flow, const
-from custom_components.baby_monitor.const import DOMAIN, SOUNDS, SOURCE_TYPES
+from custom_components.baby_monitor.const import (
+    BACKEND_AUTO,
+    CONF_BACKEND,
+    CONF_SOUNDS,
+    DOMAIN,
+    SOUNDS,
+    SOURCE_TYPES,
+)
+from custom_components.baby_monitor.engine.runtime import BACKENDS
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.selector import SelectSelector
 from homeassistant.util import yaml as yaml_util
 
 PACKAGE = Path(config_flow.__file__).parent
@@ -416,3 +425,21 @@ async def test_options_form_matches_its_strings(
     mock_config_entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
     _check_form("options", result)
+    selectors = [
+        value.config
+        for value in result["data_schema"].schema.values()
+        if isinstance(value, SelectSelector) and "translation_key" in value.config
+    ]
+    assert selectors
+    for config in selectors:
+        labels = STRINGS["selector"][config["translation_key"]]["options"]
+        assert set(config["options"]) <= set(labels)
+
+
+def test_selector_options_are_the_values_the_code_knows() -> None:
+    """Every sound and every runtime backend (installed here or not) has a label."""
+    assert set(STRINGS["selector"][CONF_SOUNDS]["options"]) == set(SOUNDS)
+    assert set(STRINGS["selector"][CONF_BACKEND]["options"]) == {
+        BACKEND_AUTO,
+        *BACKENDS,
+    }
