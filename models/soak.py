@@ -274,9 +274,8 @@ def _ours(
     so its memory is taken (and touched) before the first reading.
     """
     threshold = runtime.meta.thresholds["cry"]
-    listener = Listener(
-        runtime, {"cry": DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S)}, hop_s
-    )
+    config = DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S, runtime.meta.window_s)
+    listener = Listener(runtime, {"cry": config}, hop_s)
     listener.feed(np.zeros(RATE * 8, np.float32))  # warm up: first invoke allocates
     listener.stream.reset()
     for detector in listener.detectors.values():
@@ -368,12 +367,12 @@ def false_alarms(
 ) -> list[dict[str, Any]]:
     """Start events no cry explains, each with the household sounds its windows heard.
 
-    The window that first crossed the threshold began `window_s` before the episode's start;
-    whatever played from then until the alarm went off is what fooled the model.
+    The window that first crossed the threshold began `window_s` before its end; whatever
+    played from then until the alarm went off is what fooled the model.
     """
     starts, ends = _attribution(plan)
     return [
-        {"t": event.t, "clips": plan.heard(event.start - window_s, event.t)}
+        {"t": event.t, "clips": plan.heard(event.first_window - window_s, event.t)}
         for event in events
         if not np.any((starts <= event.t) & (event.t <= ends))
     ]

@@ -40,10 +40,11 @@ type Samples = npt.NDArray[np.int16]
 
 RATE: Final = 16000
 PRE_ROLL_S: Final = 5.0
-"""A clip begins this long before its event's `start` (the end of the first window above
-threshold). The model hears a sound 1-2 s after it begins, so about 3 s of calm lead in."""
+"""A clip begins this long before the end of its sound's first window above threshold. The model
+hears a sound 1-2 s after it begins, so about 3 s of calm lead in."""
 POST_ROLL_S: Final = 2.0
-"""A clip ends this long after the end of the last window above threshold (within the hold time)."""
+"""A clip ends this long after the end of its sound's last window above threshold (within the hold
+time): a clip holds everything the windows that heard the sound heard."""
 MAX_CLIP_S: Final = 120.0
 """Longest clip, pre-roll included; a longer sound is saved when its clip reaches this length."""
 MAX_MANUAL_S: Final = 60.0
@@ -283,7 +284,9 @@ class ClipRecorder:
         if event.kind == "started":
             self._finish(event.label)
             begin = max(
-                self._index(event.start - PRE_ROLL_S), self._origin, self._ring.start
+                self._index(event.first_window - PRE_ROLL_S),
+                self._origin,
+                self._ring.start,
             )
             recording = self._recordings[event.label] = Recording(
                 event.label,
@@ -294,7 +297,9 @@ class ClipRecorder:
             return
         if (open_recording := self._recordings.get(event.label)) is not None:
             end = (
-                event.t if event.end is None else min(event.end + POST_ROLL_S, event.t)
+                event.t
+                if event.last_window is None
+                else min(event.last_window + POST_ROLL_S, event.t)
             )
             self._finish(event.label, self._index(end) - open_recording.begin)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from custom_components.baby_monitor.engine.audio import decode_file
 from custom_components.baby_monitor.engine.detector import DetectorConfig
@@ -80,3 +81,29 @@ def test_sound_level_follows_the_audio(meta: ModelMetadata) -> None:
     quiet = stream.push(np.zeros(16000, np.float32))
     assert abs(loud[-1].level_dbfs - (-6.02)) < 0.1
     assert quiet[-1].level_dbfs == level_dbfs(0.0) == -120.0
+
+
+def test_a_real_cry_is_reported_with_its_own_length(
+    numpy_runtime: ModelRuntime, validation_clip: Callable[[str, str], Path]
+) -> None:
+    """A held-out 7-s cry between silences lasts about 7 s, though its windows span 11.5 s."""
+    cry = decode_file(validation_clip("cry", "donateacry"))
+    assert cry.size == 7 * 16000
+    silence = np.zeros(16000 * 10, np.float32)
+    audio = np.concatenate((silence, cry, silence, silence))
+    listener = Listener(numpy_runtime)  # the model's thresholds and window length
+    assert listener.detectors["cry"].config.window_s == numpy_runtime.meta.window_s
+    events = [
+        e
+        for i in range(0, audio.size, 1600)
+        for s in listener.feed(audio[i : i + 1600])
+        for e in s.events
+        if e.label == "cry"
+    ]
+    started, stopped = events
+    assert stopped.last_window is not None
+    assert stopped.last_window - stopped.first_window >= 11.0  # the windows' smear
+    assert stopped.start == pytest.approx(10.0, abs=1.0)
+    assert stopped.end == pytest.approx(17.0, abs=1.0)
+    assert stopped.duration == pytest.approx(7.0, abs=1.0)
+    assert started.duration == pytest.approx(started.t - 10.0, abs=1.0)

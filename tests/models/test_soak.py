@@ -44,7 +44,7 @@ def _cry_like(seconds: float) -> np.ndarray:
 
 
 def _started(t: float) -> SoundEvent:
-    return SoundEvent("cry", "started", t, t, None, 0.99)
+    return SoundEvent("cry", "started", t, t, None, 0.99, t, None)
 
 
 def test_household_keeps_home_sounds_and_leaves_out_farm_and_street() -> None:
@@ -108,7 +108,8 @@ def test_a_false_alarm_names_the_household_sounds_its_windows_heard() -> None:
             Piece(503.0, 510.0, (8,)),
         ),
     )
-    stray = SoundEvent("cry", "started", 502.0, 498.0, None, 0.99)
+    # the sound's estimated start lies before its first window's end (498 s)
+    stray = SoundEvent("cry", "started", 502.0, 496.0, None, 0.99, 498.0, None)
 
     alarms = false_alarms(plan, [_started(105.0), stray], window_s=7.0)
 

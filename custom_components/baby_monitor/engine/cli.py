@@ -40,6 +40,7 @@ def _configs(
             or meta.thresholds[label],
             confirm_s=confirm_for(label, args.confirm),
             hold_s=args.hold,
+            window_s=meta.window_s,
         )
         for label in meta.labels
     }

@@ -13,6 +13,8 @@ __all__ = [
     "CONFIRMED_SOUNDS",
     "DEFAULT_CONFIRM_S",
     "DEFAULT_HOLD_S",
+    "OFFSET_FILL",
+    "ONSET_FILL",
     "DetectorConfig",
     "Episode",
     "SoundDetector",
@@ -33,6 +35,10 @@ CONFIRMED_SOUNDS = frozenset({"cry"})
 only a clip, so laughter counts at its first window."""
 DEFAULT_HOLD_S = 3.0
 """Seconds below threshold before a sound is over: a breath between sobs is not calm."""
+ONSET_FILL = 0.12
+"""Share of a window a sound fills, at its end, when the score first crosses the threshold (models/lags.py)."""
+OFFSET_FILL = 0.2
+"""Share of a window a sound still fills, at its start, in the last window above threshold (models/lags.py)."""
 
 
 def confirm_for(label: str, confirm_s: float = DEFAULT_CONFIRM_S) -> float:
@@ -42,18 +48,32 @@ def confirm_for(label: str, confirm_s: float = DEFAULT_CONFIRM_S) -> float:
 
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
-    """When a sound counts: probability >= threshold for `confirm_s`; over after `hold_s` below."""
+    """When a sound counts: probability >= threshold for `confirm_s`; over after `hold_s` below.
+
+    `window_s` is the length of the model window whose end times `update` is fed: a window stays
+    above threshold long after a sound has stopped, so the sound's own span is estimated from the
+    windows' with ONSET_FILL and OFFSET_FILL. At 0 the times are taken as the sound's own.
+    """
 
     threshold: float
     confirm_s: float = 0.0
     hold_s: float = DEFAULT_HOLD_S
+    window_s: float = 0.0
 
     def __post_init__(self) -> None:
         """Reject settings that would make the detector never (or always) fire."""
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
-        if self.confirm_s < 0 or self.hold_s < 0:
-            raise ValueError("confirm and hold times must not be negative")
+        if self.confirm_s < 0 or self.hold_s < 0 or self.window_s < 0:
+            raise ValueError("confirm, hold and window times must not be negative")
+
+    def sound_start(self, first_above: float) -> float:
+        """Estimated start of a sound whose first window above threshold ends at `first_above`."""
+        return max(0.0, first_above - ONSET_FILL * self.window_s)
+
+    def sound_end(self, start: float, last_above: float) -> float:
+        """Estimated end of a sound whose last window above threshold ends at `last_above`."""
+        return max(start, last_above - (1.0 - OFFSET_FILL) * self.window_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +83,15 @@ class SoundEvent:
     label: str
     kind: Literal["started", "stopped"]
     t: float  # stream time (s) at which the change was decided
-    start: float  # end of the first window above threshold
-    end: float | None  # end of the last window above threshold (stopped events only)
+    start: float  # estimated start of the sound (stream time, s)
+    end: float | None  # estimated end of the sound (stopped events only)
     confidence: float  # highest probability so far in the episode
+    first_window: float  # end of the first window above threshold
+    last_window: float | None  # end of the last window above threshold (stopped only)
 
     @property
     def duration(self) -> float:
-        """Seconds from start to end (to `t` while still going on)."""
+        """Seconds of the sound itself, from start to end (to `t` while still going on)."""
         return (self.end if self.end is not None else self.t) - self.start
 
 
@@ -89,13 +111,16 @@ class SoundDetector:
         event = None
         if self.active and self._first_above is not None:
             decided = self._last_above if t is None else t
+            start = self.config.sound_start(self._first_above)
             event = SoundEvent(
                 self.label,
                 "stopped",
                 decided,
+                start,
+                self.config.sound_end(start, self._last_above),
+                self._peak,
                 self._first_above,
                 self._last_above,
-                self._peak,
             )
         self.active, self._first_above, self._peak = False, None, 0.0
         return event
@@ -109,8 +134,16 @@ class SoundDetector:
             self._peak = max(self._peak, probability)
             if not self.active and t - self._first_above >= self.config.confirm_s:
                 self.active = True
+                start = self.config.sound_start(self._first_above)
                 return SoundEvent(
-                    self.label, "started", t, self._first_above, None, self._peak
+                    self.label,
+                    "started",
+                    t,
+                    start,
+                    None,
+                    self._peak,
+                    self._first_above,
+                    None,
                 )
             return None
         if not self.active:

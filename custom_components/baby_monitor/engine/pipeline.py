@@ -154,7 +154,8 @@ class Listener:
         self.runtime = runtime
         self.stream = WindowStream(meta.frontend, meta.window_s, hop_s)
         configs = configs or {
-            label: DetectorConfig(meta.thresholds[label]) for label in meta.labels
+            label: DetectorConfig(meta.thresholds[label], window_s=meta.window_s)
+            for label in meta.labels
         }
         self.detectors = {
             label: SoundDetector(label, config) for label, config in configs.items()

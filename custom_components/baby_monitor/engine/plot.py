@@ -72,14 +72,12 @@ def plot_scan(
     for episode in arrays["episodes"]:
         colour = _COLOURS.get(episode.label, "grey")
         for ax in (wave_ax, prob_ax):
-            ax.axvspan(
-                episode.start - meta.window_s, episode.end, color=colour, alpha=0.12
-            )
+            ax.axvspan(episode.start, episode.end, color=colour, alpha=0.12)
     prob_ax.set_ylim(0, 1)
     prob_ax.set_xlim(0, max(duration, meta.window_s))
     prob_ax.set_ylabel("probability")
     prob_ax.set_xlabel(
-        "time (s); traces at window ends, shaded: window span of each event"
+        "time (s); traces at window ends, shaded: each event's estimated sound"
     )
     prob_ax.legend(loc="upper left")
     fig.suptitle(title)
