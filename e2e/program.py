@@ -29,6 +29,7 @@ import numpy.typing as npt
 from custom_components.baby_monitor.engine.audio import decode_file, pcm16_to_float
 from custom_components.baby_monitor.engine.detector import (
     DEFAULT_HOLD_S,
+    OFFSET_FILL,
     DetectorConfig,
     confirm_for,
 )
@@ -147,6 +148,7 @@ class Program:
     confirm_s: float  # crying's; laughter counts at once
     hold_s: float
     hop_s: float
+    smear_s: float  # from a sound's estimated end to the end of its last window above threshold
     rejected: list[str] = field(default_factory=list)
 
     @property
@@ -181,6 +183,7 @@ class Program:
             "confirm_s": self.confirm_s,
             "hold_s": self.hold_s,
             "hop_s": self.hop_s,
+            "smear_s": self.smear_s,
             "rejected": self.rejected,
         }
 
@@ -254,7 +257,10 @@ class Scanner:
             self.runtime,
             {
                 label: DetectorConfig(
-                    self.thresholds[label], confirm_for(label), self.hold_s
+                    self.thresholds[label],
+                    confirm_for(label),
+                    self.hold_s,
+                    self.meta.window_s,
                 )
                 for label in self.meta.labels
             },
@@ -497,6 +503,7 @@ def build_program(
             confirm_s=confirm_for("cry"),
             hold_s=scanner.hold_s,
             hop_s=scanner.hop_s,
+            smear_s=(1.0 - OFFSET_FILL) * meta.window_s,
             rejected=rejected,
         )
     raise LookupError(

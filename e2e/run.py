@@ -11,7 +11,8 @@ Timing bounds (all derived, none tuned to a run):
   0.1-s blocks, and inference queued behind other work on a busy 2-core machine).
 * **Crying off.** The same scan gives when the hold time (3 s after the last window above
   threshold) ends; live, ``off`` must fall in that range widened the same way, and
-  ``off - on`` must equal the episode's duration (from ``cry_stopped``) plus the hold time.
+  ``off - on`` must equal the sound's duration (from ``cry_stopped``) less what was heard when
+  it turned on (``cry_started``'s duration), plus the window smear and the hold time.
 * **Quiet.** Nothing may fire from the moment an entry is added until the cry's onset, and
   laughter never (the scan shows the programme peaks far below the laughter threshold).
 """
@@ -257,8 +258,11 @@ def check_room(room: Room, program: Program, records: list[Record]) -> list[Chec
         lo_off = expect.off_s[0] - EARLY_TOLERANCE_S
         hi_off = expect.off_s[1] + TRANSPORT_MARGIN_S
         episode = float(stop.get("duration", math.nan)) if stop else math.nan
-        # on at the episode's start + the confirm time; off `hold` after its last detection
-        held = t_off - t_on - episode + program.confirm_s
+        begun = next((d for _t, d in bus if d.get("type") == "cry_started"), {})
+        heard = float(begun.get("duration", math.nan))
+        # on `heard` s after the sound's estimated start (confirm time included); off `hold`
+        # after its last window above threshold, which ends `smear_s` after the sound's end
+        held = t_off - t_on - episode + heard - program.smear_s
         checks.append(
             Check(
                 f"{name}: crying off {t_off - (room.start + program.cry_end_s):.2f} s after the cry ends, "
@@ -266,8 +270,8 @@ def check_room(room: Room, program: Program, records: list[Record]) -> list[Chec
                 lo_off <= rel <= hi_off
                 and abs(held - program.hold_s) <= HOLD_TOLERANCE_S,
                 f"off at T+{rel:.2f} s, allowed {lo_off:.2f}..{hi_off:.2f} s; hold {program.hold_s:g} s "
-                f"(on for {t_off - t_on:.2f} s = episode {episode:.1f} s - confirm "
-                f"{program.confirm_s:g} s + hold)",
+                f"(on for {t_off - t_on:.2f} s = episode {episode:.1f} s - {heard:.1f} s "
+                f"heard at on + window smear {program.smear_s:.2f} s + hold)",
             )
         )
     on_count = len(ons)
