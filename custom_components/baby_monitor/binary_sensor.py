@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+import homeassistant.util.dt as dt_util
 
 from .const import LABEL_CRY, LABEL_LAUGHTER
+from .engine.detector import SoundEvent
 from .entity import BabyMonitorEntity
 from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime
 
 PARALLEL_UPDATES = 0
+
+ATTR_STARTED_AT = "started_at"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,11 +67,38 @@ async def async_setup_entry(
 
 
 class BabyMonitorBinarySensor(BabyMonitorEntity, BinarySensorEntity):
-    """On while the baby cries (or laughs)."""
+    """On while the baby cries (or laughs); while on, `started_at` says since when."""
 
     entity_description: BabyMonitorBinarySensorEntityDescription
+    _started_at: datetime | None = None
 
     @property
     def is_on(self) -> bool:
         """Whether the sound is going on."""
         return self.entity_description.value_fn(self.runtime)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """When the sound began (its estimated start, not when it was confirmed), while on."""
+        if not self.is_on or self._started_at is None:
+            return None
+        return {ATTR_STARTED_AT: self._started_at}
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the runtime's sound events too."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.runtime.async_add_event_listener(self._handle_sound_event)
+        )
+
+    @callback
+    def _handle_sound_event(self, event: SoundEvent) -> None:
+        """Note when the sound began: `event.t - event.start` seconds before it was decided."""
+        if event.label != self.entity_description.sound:
+            return
+        self._started_at = (
+            dt_util.utcnow() - timedelta(seconds=event.t - event.start)
+            if event.kind == "started"
+            else None
+        )
+        self.async_write_ha_state()

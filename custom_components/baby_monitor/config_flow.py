@@ -66,6 +66,8 @@ from .runtime import BabyMonitorConfigEntry
 from .source import async_create_source, source_unique_id
 
 DEFAULT_ROOM = "Nursery"
+THRESHOLD_DECIMALS = 2
+"""Thresholds are offered to two decimals (the slider's 0.01 step); the model keeps its own."""
 ERRORS = frozenset(
     {
         "cannot_connect",
@@ -247,18 +249,31 @@ class BabyMonitorOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                schema, user_input or self.config_entry.options
+                schema, _rounded_thresholds(user_input or self.config_entry.options)
             ),
             errors=errors,
         )
 
 
+def _rounded_thresholds(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with the thresholds shown to the slider's step (0.58, not 0.5797354578971864)."""
+    return {
+        key: round(value, THRESHOLD_DECIMALS)
+        if key in THRESHOLD_OPTIONS.values() and isinstance(value, float)
+        else value
+        for key, value in values.items()
+    }
+
+
 async def _options_schema(hass: HomeAssistant) -> vol.Schema:
-    """Options form; defaults come from the shipped model."""
+    """Options form; defaults come from the shipped model, rounded to the slider's step."""
     thresholds, backends = await hass.async_add_executor_job(_model_defaults)
     threshold = NumberSelector(
         NumberSelectorConfig(
-            min=0.05, max=0.99, step=0.01, mode=NumberSelectorMode.SLIDER
+            min=0.05,
+            max=0.99,
+            step=10**-THRESHOLD_DECIMALS,
+            mode=NumberSelectorMode.SLIDER,
         )
     )
 
@@ -277,7 +292,10 @@ async def _options_schema(hass: HomeAssistant) -> vol.Schema:
         {
             **{
                 vol.Required(
-                    key, default=thresholds.get(label, FALLBACK_THRESHOLD)
+                    key,
+                    default=round(
+                        thresholds.get(label, FALLBACK_THRESHOLD), THRESHOLD_DECIMALS
+                    ),
                 ): threshold
                 for label, key in THRESHOLD_OPTIONS.items()
             },

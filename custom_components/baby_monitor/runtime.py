@@ -104,6 +104,7 @@ class Settings:
                 ),
                 confirm_for(label, confirm_s),
                 hold_s,
+                meta.window_s,
             )
             for label in sounds
         }

@@ -28,8 +28,9 @@ class DailyStatistics:
     """How often and how long one sound was heard on one local day.
 
     Times are wall-clock: an event's stream times are mapped to the moment `now` it arrives,
-    so an episode runs from its first window above threshold to its last one (the hold time
-    after it is not counted); while it goes on, it counts up to `now`.
+    so an episode runs from its sound's estimated start to its estimated end (neither the
+    windows' smear after it nor the hold time is counted); while it goes on, it counts up to
+    `now`.
 
     Midnight: an episode counts once, on the day it started, so a cry going on across midnight
     is an episode of the day before, while its time is split at midnight (the part before it

@@ -31,6 +31,7 @@ from custom_components.baby_monitor.const import (
     SOURCE_MICROPHONE,
     SOURCE_URL,
 )
+from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
 from custom_components.baby_monitor.engine.sources import InputDevice, SourceError
 from custom_components.baby_monitor.runtime import BabyMonitorConfigEntry
 from homeassistant.config_entries import SOURCE_USER
@@ -39,7 +40,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 
-from .conftest import URL
+from .conftest import URL, same_room
 
 PROBE = "custom_components.baby_monitor.config_flow.probe"
 STREAM_SOURCE = "custom_components.baby_monitor.source.async_get_stream_source"
@@ -423,6 +424,35 @@ async def test_options_flow(
         CONF_CLIP_RETENTION_DAYS: 7,
         CONF_CLIP_MAX_SIZE_MB: 500,
     }
+
+
+async def test_options_show_thresholds_to_two_decimals(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """The model's calibrated thresholds are offered as 0.58, not 0.5797354578971864."""
+    calibrated = load_metadata(DEFAULT_MODEL).thresholds
+    assert calibrated["laughter"] != round(calibrated["laughter"], 2)
+    entry = same_room(
+        mock_config_entry, {CONF_LAUGHTER_THRESHOLD: calibrated["laughter"]}
+    )
+    entry.add_to_hass(hass)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    assert (data_schema := result["data_schema"]) is not None
+    schema = data_schema.schema
+    keys = {str(key): key for key in schema}
+    for label, option in (
+        ("cry", CONF_CRY_THRESHOLD),
+        ("laughter", CONF_LAUGHTER_THRESHOLD),
+    ):
+        assert keys[option].default() == round(calibrated[label], 2)
+        assert schema[keys[option]].config["step"] == 0.01
+    # a threshold saved unrounded is shown rounded too
+    suggested = keys[CONF_LAUGHTER_THRESHOLD].description["suggested_value"]
+    assert suggested == round(calibrated["laughter"], 2)
+    # the model keeps its own
+    assert load_metadata(DEFAULT_MODEL).thresholds == calibrated
 
 
 def test_options_flow_takes_a_typed_entry() -> None:

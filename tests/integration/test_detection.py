@@ -20,6 +20,7 @@ from custom_components.baby_monitor.const import (
     EVENT_BABY_MONITOR,
 )
 from custom_components.baby_monitor.engine.audio import decode_file
+from custom_components.baby_monitor.engine.detector import OFFSET_FILL, ONSET_FILL
 from homeassistant.const import (
     EVENT_STATE_CHANGED,
     STATE_OFF,
@@ -27,7 +28,13 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.core import (
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from . import setup_integration
@@ -72,9 +79,13 @@ async def test_shipped_model_hears_a_real_cry(
     validation_clip: Callable[[str, str], Path],
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    """A real cry clip (never trained on) turns crying on, then off after it ends."""
-    cry = decode_file(validation_clip("cry", "esc50"))
-    source_factory.audio = np.concatenate([silence(3.0), cry, silence(15.0)])
+    """A real cry clip (never trained on) turns crying on, then off after it ends.
+
+    The cry (7 s of Donate-a-cry) comes after more than a window of silence, so that its
+    first window above threshold is the one that heard its start.
+    """
+    cry = decode_file(validation_clip("cry", "donateacry"))
+    source_factory.audio = np.concatenate([silence(8.0), cry, silence(15.0)])
     changes = record_states(hass, CRYING)
     bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
 
@@ -98,7 +109,8 @@ async def test_shipped_model_hears_a_real_cry(
     assert device is not None
     assert all(event["device_id"] == device.id for event in cry_events)
     assert cry_events[0]["confidence"] >= runtime.settings.detectors["cry"].threshold
-    assert 0 < cry_events[1]["duration"] <= len(cry) / 16000 + 7
+    # the cry's own length (7 s), not the ~11.5 s its 7-s windows stay above threshold
+    assert cry_events[1]["duration"] == pytest.approx(len(cry) / 16000, abs=1.0)
     assert runtime.windows_dropped == 0
 
 
@@ -106,9 +118,11 @@ async def test_shipped_model_hears_a_real_cry(
 @pytest.mark.parametrize(
     "script",
     [
-        # window:  1-2 quiet, 3-5 cry, 6-9 quiet (hold 3 s), 10-11 laughter, then quiet
+        # window:  1-2 quiet, 3-12 cry, 13-16 quiet (hold 3 s), 17-18 laughter, then quiet
         [(0.1, 0.0)] * 2
-        + [(0.99, 0.1), (0.97, 0.2), (0.98, 0.1)]
+        + [(0.99, 0.1)]
+        + [(0.97, 0.2)] * 8
+        + [(0.98, 0.1)]
         + [(0.1, 0.0)] * 4
         + [(0.2, 0.99), (0.1, 0.96)]
         + [(0.0, 0.0)] * 6
@@ -120,8 +134,12 @@ async def test_event_order_and_data(
     source_factory: SourceFactory,
     scripted_model: Callable[[], ScriptedRuntime],
 ) -> None:
-    """Events come in order, with confidence and duration, on the entity and on the bus."""
-    source_factory.audio = silence(7.0 + 17.0)
+    """Events come in order, with confidence and the sound's own duration, on the entity and bus.
+
+    A sound is timed from its estimated start (before its first window above threshold ends)
+    to its estimated end (after its last window above threshold starts), not by its windows.
+    """
+    source_factory.audio = silence(7.0 + 24.0)
     changes = record_states(hass, CRYING, LAUGHING)
     fired: list[tuple[str, dict[str, float]]] = []
     bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
@@ -148,18 +166,22 @@ async def test_event_order_and_data(
     await setup_integration(hass, mock_config_entry)
     await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
 
-    # windows end at t = 7, 8, ...: cry above threshold at 9-11, laughter at 16-17
+    # windows (7 s long) end at t = 7, 8, ...: cry above threshold at 9-18, laughter at 23-24;
+    # the cry began ONSET_FILL of a window before 9 s and ended OFFSET_FILL into the 11-18 s one
+    heard = round(ONSET_FILL * 7.0, 1)  # when it starts: 0.8 s
+    cry = round(18 - 9 - (1 - ONSET_FILL - OFFSET_FILL) * 7.0, 1)  # 4.2 s, not 9 s
+    # two windows of laughter are fewer than its windows' smear: no time left of their own
     assert fired == [
-        ("cry_started", {"confidence": 0.99, "duration": 0.0}),
-        ("cry_stopped", {"confidence": 0.99, "duration": 2.0}),
-        ("laughter_started", {"confidence": 0.99, "duration": 0.0}),
-        ("laughter_stopped", {"confidence": 0.99, "duration": 1.0}),
+        ("cry_started", {"confidence": 0.99, "duration": heard}),
+        ("cry_stopped", {"confidence": 0.99, "duration": cry}),
+        ("laughter_started", {"confidence": 0.99, "duration": heard}),
+        ("laughter_stopped", {"confidence": 0.99, "duration": 0.0}),
     ]
     assert [(event.data["type"], event.data["duration"]) for event in bus_events] == [
-        ("cry_started", 0.0),
-        ("cry_stopped", 2.0),
-        ("laughter_started", 0.0),
-        ("laughter_stopped", 1.0),
+        ("cry_started", heard),
+        ("cry_stopped", cry),
+        ("laughter_started", heard),
+        ("laughter_stopped", 0.0),
     ]
     assert changes == [
         (CRYING, STATE_UNAVAILABLE),
@@ -177,6 +199,43 @@ async def test_event_order_and_data(
         "laughter_started",
         "laughter_stopped",
     ]
+
+
+@pytest.mark.usefixtures("no_drops")
+@pytest.mark.parametrize(
+    "script", [[(0.1, 0.0)] * 2 + [(0.99, 0.0)] * 10 + [(0.0, 0.0)] * 10]
+)
+async def test_crying_says_since_when_while_on(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    scripted_model: Callable[[], ScriptedRuntime],
+) -> None:
+    """While on, crying's `started_at` is when the cry began, before it was confirmed; off, none."""
+    entry = same_room(mock_config_entry, {CONF_CONFIRM_S: 3.0, CONF_HOP_S: 1.0})
+    source_factory.audio = silence(7.0 + 21.0)
+    states: list[State] = []
+
+    @callback
+    def _record(event: Event[EventStateChangedData]) -> None:
+        if event.data["entity_id"] == CRYING and event.data["new_state"] is not None:
+            states.append(event.data["new_state"])
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
+    await setup_integration(hass, entry)
+    await wait_processed(hass, entry.runtime_data, source_factory.last)
+
+    on = [state for state in states if state.state == STATE_ON]
+    assert on
+    started_at = on[0].attributes["started_at"]
+    assert started_at.tzinfo is not None
+    assert all(state.attributes["started_at"] == started_at for state in on)
+    # windows end at t = 7, 8, ...: above threshold from 9 s, confirmed at 12 s; the cry
+    # began ONSET_FILL of a 7-s window before 9 s, so it had gone on for 3.8 s when confirmed
+    since = on[0].last_changed - started_at
+    assert since.total_seconds() == pytest.approx(12 - 9 + ONSET_FILL * 7.0, abs=0.5)
+    assert states[-1].state == STATE_OFF
+    assert "started_at" not in states[-1].attributes
 
 
 @pytest.mark.usefixtures("no_drops")

@@ -18,7 +18,11 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.baby_monitor.const import CONF_SOUNDS
-from custom_components.baby_monitor.engine.detector import SoundEvent
+from custom_components.baby_monitor.engine.detector import (
+    OFFSET_FILL,
+    ONSET_FILL,
+    SoundEvent,
+)
 from custom_components.baby_monitor.engine.pipeline import Scored, Window
 from custom_components.baby_monitor.statistics import DailyStatistics, next_midnight
 from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
@@ -61,17 +65,23 @@ QUIET = (0.0, 0.0)
 CRY = (0.99, 0.0)
 LAUGH = (0.0, 0.99)
 
-# Windows end at stream time 7, 8, 9 ... s (one a second), one script row each.
-# Two cries (heard 9-11 s and 22-23 s) and a laugh (16-17 s); a sound is over 3 s after its last
-# window (the hold time), so the cries last 2 s and 1 s.
+# Windows (7 s long) end at stream time 7, 8, 9 ... s (one a second), one script row each;
+# crying time is shown in whole seconds.
+# A sound began ON_S before its first window above threshold ended and ended SMEAR_S before its
+# last one did; it is over 3 s after that window (the hold time), which is not counted either.
+ON_S = ONSET_FILL * 7.0
+SMEAR_S = (1 - OFFSET_FILL) * 7.0
+# Two cries (windows above at 9-18 s and 29-36 s) and a laugh (23-24 s): the cries began at
+# 9 - ON_S and 29 - ON_S s and lasted 9 - SMEAR_S + ON_S and 7 - SMEAR_S + ON_S s.
 TWO_CRIES_AND_A_LAUGH = (
-    [QUIET] * 2 + [CRY] * 3 + [QUIET] * 4 + [LAUGH] * 2 + [QUIET] * 4 + [CRY] * 2
+    [QUIET] * 2 + [CRY] * 10 + [QUIET] * 4 + [LAUGH] * 2 + [QUIET] * 4 + [CRY] * 8
 )
-TWO_CRIES_AND_A_LAUGH_S = 7.0 + 30.0
-# A cry heard from 9 s to the end of the audio (12 s); the source then stays silent without
-# ending, so the cry goes on until the source closes.
-ONGOING_CRY = [QUIET] * 2 + [CRY] * 3 + [QUIET]
-ONGOING_CRY_S = 12.0
+TWO_CRIES_AND_A_LAUGH_S = 7.0 + 33.0
+TWO_CRIES_S = 16.0 - 2 * (SMEAR_S - ON_S)
+# A cry heard from 9 s to 16 s; the audio ends at 18 s, within the hold time, and the source
+# then stays silent without ending, so the cry goes on until the source closes.
+ONGOING_CRY = [QUIET] * 2 + [CRY] * 8 + [QUIET]
+ONGOING_CRY_S = 18.0
 
 
 def local(
@@ -182,7 +192,7 @@ async def test_episodes_time_and_last_cry_follow_what_is_heard(
     scripted_model: Callable[[], ScriptedRuntime],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Each cry and laugh counts once when it starts; crying time adds up the cries heard."""
+    """Each cry and laugh counts once when it starts; crying time adds up the cries' own lengths."""
     start = local(2025, 6, 1, 9, 0, 0)
     cry_counts = record(hass, CRY_EPISODES)
 
@@ -193,10 +203,10 @@ async def test_episodes_time_and_last_cry_follow_what_is_heard(
     assert [state.state for state in cry_counts] == ["0", "1", "2"]
     assert state_of(hass, CRY_EPISODES).state == "2"
     assert state_of(hass, LAUGHTER_EPISODES).state == "1"
-    assert minutes(CRYING_TIME, hass) == 3.0  # 2 s + 1 s
-    assert dt_util.parse_datetime(state_of(hass, LAST_CRY).state) == start + timedelta(
-        seconds=22
-    )
+    # 4.2 s + 2.2 s, where their windows span 9 s and 7 s
+    assert minutes(CRYING_TIME, hass) == round(TWO_CRIES_S)
+    last_cry = dt_util.parse_datetime(state_of(hass, LAST_CRY).state)
+    assert last_cry == (start + timedelta(seconds=29 - ON_S)).replace(microsecond=0)
     midnight = local(2025, 6, 1, 0, 0, 0).isoformat()
     for entity_id in (CRY_EPISODES, CRYING_TIME, LAUGHTER_EPISODES):
         attributes = state_of(hass, entity_id).attributes
@@ -221,19 +231,22 @@ async def test_crying_time_grows_every_minute_while_the_baby_cries(
         hass, mock_config_entry, source_factory, freezer, start, ONGOING_CRY_S
     )
     assert state_of(hass, "binary_sensor.nursery_crying").state == "on"
-    assert minutes(CRYING_TIME, hass) == 0.0  # written when the cry started (at 9 s)
+    began = 9 - ON_S
+    # written when the cry was confirmed (at 9 s), ON_S after it began
+    assert minutes(CRYING_TIME, hass) == round(ON_S)
 
     await tick(hass, freezer, start + timedelta(seconds=70))
-    assert minutes(CRYING_TIME, hass) == 61.0
+    assert minutes(CRYING_TIME, hass) == round(70 - began)
     await tick(hass, freezer, start + timedelta(seconds=130))
-    assert minutes(CRYING_TIME, hass) == 121.0
+    assert minutes(CRYING_TIME, hass) == round(130 - began)
 
-    # The cry is closed at stream time 12 s, its last window above threshold being 11 s:
-    # it lasted until a second before the source closed.
+    # The cry is closed at stream time 18 s; its last window above threshold (16 s) ended
+    # SMEAR_S after the cry did, so it lasted until 18 - 16 + SMEAR_S before the source closed.
     await stop_listening(hass, mock_config_entry)
-    assert minutes(CRYING_TIME, hass) == 120.0
+    lasted = 130 - (18 - 16 + SMEAR_S) - began
+    assert minutes(CRYING_TIME, hass) == round(lasted)
     await tick(hass, freezer, start + timedelta(seconds=400))
-    assert minutes(CRYING_TIME, hass) == 120.0
+    assert minutes(CRYING_TIME, hass) == round(lasted)
     assert state_of(hass, CRY_EPISODES).state == "1"
 
 
@@ -282,7 +295,7 @@ async def test_cry_across_midnight_is_split_between_the_days(
     scripted_model: Callable[[], ScriptedRuntime],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A cry from 23:59:09 on: 51 s close the old day, the rest counts for the new one.
+    """A cry from 23:59:08.16 on: 51.84 s close the old day, the rest counts for the new one.
 
     The episode counts on the day it started, so the new day starts with 0 episodes.
     """
@@ -297,7 +310,7 @@ async def test_cry_across_midnight_is_split_between_the_days(
     midnight = local(2025, 6, 2, 0, 0, 0)
     await tick(hass, freezer, midnight)
     closing, opening = crying_time[-2:]
-    assert round(float(closing.state) * 60, 3) == 51.0
+    assert round(float(closing.state) * 60, 3) == round(60 - (9 - ON_S))
     assert closing.attributes["last_reset"] == local(2025, 6, 1, 0, 0, 0).isoformat()
     assert float(opening.state) == 0.0
     assert opening.attributes["last_reset"] == midnight.isoformat()
@@ -306,10 +319,11 @@ async def test_cry_across_midnight_is_split_between_the_days(
     await tick(hass, freezer, midnight + timedelta(seconds=90))
     assert minutes(CRYING_TIME, hass) == 90.0
     await stop_listening(hass, mock_config_entry)
-    assert minutes(CRYING_TIME, hass) == 89.0  # until its last window, a second earlier
+    # closed at stream time 18 s; the cry ended SMEAR_S before its last window (16 s) did
+    assert minutes(CRYING_TIME, hass) == round(90 - (18 - 16 + SMEAR_S))
     assert state_of(hass, CRY_EPISODES).state == "0"
     assert dt_util.parse_datetime(state_of(hass, LAST_CRY).state) == local(
-        2025, 6, 1, 23, 59, 9
+        2025, 6, 1, 23, 59, 8
     )
 
 
@@ -343,10 +357,9 @@ async def test_restart_restores_the_days_statistics(
     )
     assert [state.state for state in cry_counts] == ["3", "4", "5"]
     assert state_of(hass, CRY_EPISODES).state == "5"
-    assert minutes(CRYING_TIME, hass) == 153.0
-    assert dt_util.parse_datetime(state_of(hass, LAST_CRY).state) == start + timedelta(
-        seconds=22
-    )
+    assert minutes(CRYING_TIME, hass) == round(150.0 + TWO_CRIES_S)
+    last_cry = dt_util.parse_datetime(state_of(hass, LAST_CRY).state)
+    assert last_cry == (start + timedelta(seconds=29 - ON_S)).replace(microsecond=0)
     assert state_of(hass, LAUGHTER_EPISODES).state == "3"
 
 
@@ -426,7 +439,7 @@ async def test_statistics_stay_available_while_the_source_is_down(
         await async_update_entity(hass, entity_id)
     assert state_of(hass, LEVEL).state == STATE_UNAVAILABLE
     assert state_of(hass, CRY_EPISODES).state == "2"
-    assert minutes(CRYING_TIME, hass) == 3.0
+    assert minutes(CRYING_TIME, hass) == round(TWO_CRIES_S)
     assert state_of(hass, LAST_CRY).state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
     assert state_of(hass, LAUGHTER_EPISODES).state == "1"
 
@@ -501,19 +514,19 @@ def at(
 
 
 def started(t: float, start: float) -> SoundEvent:
-    """Make a cry confirmed at stream time t, heard since `start`."""
-    return SoundEvent("cry", "started", t, start, None, 0.99)
+    """Make a cry confirmed at stream time t, going on since `start`."""
+    return SoundEvent("cry", "started", t, start, None, 0.99, start + 1, None)
 
 
 def stopped(t: float, start: float, end: float) -> SoundEvent:
-    """Make a cry heard from `start` to `end`, declared over at stream time t."""
-    return SoundEvent("cry", "stopped", t, start, end, 0.99)
+    """Make a cry from `start` to `end` (its windows last longer), declared over at time t."""
+    return SoundEvent("cry", "stopped", t, start, end, 0.99, start + 1, end + 6)
 
 
 def test_episode_counts_when_it_starts_and_its_time_when_it_ends(
     pacific: dt.tzinfo,
 ) -> None:
-    """An episode counts at its start; its time runs from its first to its last window."""
+    """An episode counts at its start; its time is the sound's own, not its windows'."""
     t0 = at(pacific, 2025, 6, 1, 9, 0, 0)
     stats = DailyStatistics.for_day_of(t0)
     stats.record(started(t=12, start=10), t0 + timedelta(seconds=12))
