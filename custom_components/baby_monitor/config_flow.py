@@ -72,9 +72,11 @@ ERRORS = frozenset(
     {
         "cannot_connect",
         "no_audio",
+        "not_media",
         "invalid_url",
         "ffmpeg_not_found",
         "device_not_found",
+        "sound_server_missing",
         "portaudio_missing",
     }
 )

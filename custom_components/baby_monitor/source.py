@@ -23,6 +23,7 @@ from .const import (
 )
 from .engine.sources import (
     NETWORK_SCHEMES,
+    PACE_LEAD_S,
     AudioSource,
     FFmpegSource,
     SoundDeviceSource,
@@ -86,10 +87,12 @@ async def async_create_source(
             raise SourceError("cannot_connect", f"{entity_id}: {err}") from err
         if not url:
             raise SourceError("no_audio", f"{entity_id} has no stream")
-        return FFmpegSource(url, ffmpeg=ffmpeg)
+        return FFmpegSource(url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S)
     if kind == SOURCE_URL:
         url = data[CONF_URL]
-        return FFmpegSource(url, ffmpeg=ffmpeg, realtime=_is_file(url))
+        if _is_file(url):
+            return FFmpegSource(url, ffmpeg=ffmpeg, realtime=True)
+        return FFmpegSource(url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S)
     driver, device = split_device(data[CONF_DEVICE])
     if driver == DRIVER_SOUNDDEVICE:
         return SoundDeviceSource(device)

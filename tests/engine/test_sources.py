@@ -270,6 +270,11 @@ def test_command_line() -> None:
         "-",
     ]
     assert "-re" not in FFmpegSource("/a.wav").command()
+    # ffmpeg analyses 1 s of a stream, not 5, before decoding: opening takes about a second
+    assert rtsp[rtsp.index("-analyzeduration") + 1] == "1000000"
+    assert rtsp.index("-analyzeduration") < rtsp.index("-i")
+    own = FFmpegSource("udp://@:5000", input_args=["-analyzeduration", "9"]).command()
+    assert own.count("-analyzeduration") == 1
     played = FFmpegSource("/a.wav", realtime=True, input_args=["-ss", "3"]).command()
     assert played.index("-re") < played.index("-ss") < played.index("-i")
     custom = FFmpegSource(
@@ -286,6 +291,7 @@ def test_command_line() -> None:
         "hw:1,0",
     ]
     assert FFmpegSource.microphone().command()[-12:-10] == ["-i", "default"]
+    assert "-analyzeduration" not in args
 
 
 # --------------------------------------------------------------------------- FFmpegSource
@@ -349,7 +355,7 @@ async def test_http_404_is_cannot_connect(http_root: str) -> None:
 
 
 async def test_text_file_is_no_audio(tmp_path: Path) -> None:
-    """A file that is not media -> no_audio."""
+    """A plain text file (ffmpeg reads it as ANSI art: a picture, no sound) -> no_audio."""
     text = tmp_path / "notes.txt"
     text.write_text("not audio at all\n" * 100)
     source = FFmpegSource(str(text))
@@ -358,6 +364,56 @@ async def test_text_file_is_no_audio(tmp_path: Path) -> None:
     assert caught.value.reason == "no_audio"
     assert "notes.txt" in str(caught.value)
     _assert_reaped(source)
+
+
+async def test_web_page_is_not_media(tmp_path: Path, http_root: str) -> None:
+    """A URL that serves an HTML page -> not_media, naming the address."""
+    (tmp_path / "index.html").write_text("<html><body>camera login</body></html>\n")
+    url = f"{http_root}/index.html"
+    with pytest.raises(SourceError) as caught:
+        await probe(FFmpegSource(url))
+    assert caught.value.reason == "not_media"
+    assert str(caught.value).startswith(f"no audio or video in {url}")
+
+
+async def _read_all(source: FFmpegSource) -> tuple[float, float]:
+    """Read a source to its end; return (seconds of audio, seconds it took)."""
+    began = time.monotonic()
+    await source.start()
+    blocks, error = await _collect(source)
+    await source.stop()
+    assert error.reason == "stream_ended"
+    return sum(block.size for block in blocks) / RATE, time.monotonic() - began
+
+
+async def test_paced_file_over_http_is_read_at_real_speed(
+    tmp_path: Path, http_root: str
+) -> None:
+    """A finite file served over HTTP: read ahead by the lead, then at real speed."""
+    wav = _write_wav(tmp_path / "program.wav", 3.0, rate=16000, channels=1)
+    url = f"{http_root}/{wav.name}"
+    heard, took = await _read_all(FFmpegSource(url, pace_lead_s=0.5))
+    assert heard == pytest.approx(3.0)
+    assert 2.4 <= took < 4.0
+    heard, took = await _read_all(FFmpegSource(url))  # unpaced: as fast as it decodes
+    assert heard == pytest.approx(3.0)
+    assert took < 2.0
+
+
+async def test_pacing_does_not_delay_a_live_stream(tmp_path: Path) -> None:
+    """Audio that arrives at real speed is never held back further."""
+    wav = _write_wav(tmp_path / "live.wav", 2.0, rate=16000, channels=1)
+    heard, took = await _read_all(
+        FFmpegSource(str(wav), realtime=True, pace_lead_s=0.0)
+    )
+    assert heard == pytest.approx(2.0)
+    assert took < 2.8
+
+
+def test_pace_lead_must_not_be_negative() -> None:
+    """A negative lead is a programming error, said at once."""
+    with pytest.raises(ValueError, match="pace_lead_s"):
+        FFmpegSource("/a.wav", pace_lead_s=-1.0)
 
 
 async def test_video_without_audio_is_no_audio(tmp_path: Path) -> None:
@@ -520,6 +576,19 @@ async def test_missing_alsa_device_is_device_not_found() -> None:
         "alsa:hw:97,0: cannot open audio device hw:97,0"
     )
     _assert_reaped(source)
+
+
+async def test_pulse_without_a_server_is_sound_server_missing(tmp_path: Path) -> None:
+    """Reading pulse with no PulseAudio server -> sound_server_missing, saying so."""
+    fake = _fake_ffmpeg(tmp_path, 'echo "default: No such process" >&2; exit 1')
+    source = FFmpegSource.microphone("default", "pulse", ffmpeg=fake)
+    with pytest.raises(SourceError) as caught:
+        await probe(source)
+    assert caught.value.reason == "sound_server_missing"
+    assert str(caught.value) == (
+        "cannot open pulse:default: No such process "
+        "(no PulseAudio server is running or reachable)"
+    )
 
 
 async def test_probe_reads_about_one_second(tone_wav: Path) -> None:
@@ -886,7 +955,9 @@ def test_reasons_are_the_documented_set() -> None:
         "invalid_url",
         "cannot_connect",
         "no_audio",
+        "not_media",
         "device_not_found",
+        "sound_server_missing",
         "portaudio_missing",
         "stream_ended",
     }

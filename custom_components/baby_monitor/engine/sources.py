@@ -63,7 +63,9 @@ type SourceErrorReason = Literal[
     "invalid_url",
     "cannot_connect",
     "no_audio",
+    "not_media",
     "device_not_found",
+    "sound_server_missing",
     "portaudio_missing",
     "stream_ended",
 ]
@@ -80,6 +82,13 @@ STDERR_LINES: Final = 20
 """ffmpeg stderr lines kept to explain a failure."""
 STDERR_LINE_CHARS: Final = 500
 """Longest stderr line kept (a line without newline is cut there)."""
+ANALYZE_US: Final = 1_000_000
+"""How much of an input ffmpeg analyses before it decodes (µs): its default, 5 s, made opening a
+live MPEG-TS or MP3 stream take 5-8 s where the flow promises about one."""
+PACE_LEAD_S: Final = 10.0
+"""How far a paced source may read ahead of the wall clock: a live stream's burst on connect
+(Icecast sends a few seconds at once) passes unhindered, while a finite file served over HTTP
+is read at real speed after it, not in a blink."""
 
 _SCHEME_RE: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -96,12 +105,12 @@ _FFMPEG_HINTS: Final = ("to ignore this", "did you mean")
 # Lower-case fragments of ffmpeg's error lines, checked in this order.
 _STDERR_REASONS: Final[tuple[tuple[SourceErrorReason, tuple[str, ...]], ...]] = (
     ("invalid_url", ("protocol not found",)),
+    ("not_media", ("invalid data found",)),
     (
         "no_audio",
         (
             "does not contain any stream",
             "matches no streams",
-            "invalid data found",
             "could not find codec parameters",
         ),
     ),
@@ -133,6 +142,8 @@ _STDERR_REASONS: Final[tuple[tuple[SourceErrorReason, tuple[str, ...]], ...]] = 
     ("cannot_connect", ("end of file", "input/output error")),
 )
 _DEVICE_MISSING: Final = ("cannot open audio device", "no such device")
+# ffmpeg's pulse input without a PulseAudio server: "default: No such process" (or refused).
+_SERVER_MISSING: Final = ("no such process", "connection refused")
 
 
 class SourceError(Exception):
@@ -247,16 +258,25 @@ class FFmpegSource:
         read_timeout_s: float = 10.0,
         ffmpeg: str | None = None,
         realtime: bool = False,
+        pace_lead_s: float | None = None,
     ) -> None:
-        """Describe the source; nothing runs until `start`. `realtime` plays files at real speed."""
+        """Describe the source; nothing runs until `start`.
+
+        `realtime` has ffmpeg play a local file at real speed; `pace_lead_s` holds any input to
+        real speed once it is that many seconds ahead of the wall clock (None: as fast as it
+        comes), so that a finite file behind a stream URL is heard as it would be played.
+        """
         if sample_rate <= 0 or block_s <= 0 or read_timeout_s <= 0:
             raise ValueError("sample_rate, block_s and read_timeout_s must be positive")
+        if pace_lead_s is not None and pace_lead_s < 0:
+            raise ValueError("pace_lead_s must not be negative")
         self.url: Final = url
         self.input_args: Final = tuple(input_args)
         self.sample_rate: Final = sample_rate
         self.block_s: Final = block_s
         self.read_timeout_s: Final = read_timeout_s
         self.realtime: Final = realtime
+        self.pace_lead_s: Final = pace_lead_s
         self.name = redact_url(url)
         self._ffmpeg = ffmpeg
         self._device: str | None = None
@@ -308,6 +328,8 @@ class FFmpegSource:
             args += ["-rtsp_transport", "tcp"]
         if self.realtime:
             args.append("-re")
+        if self._device is None and "-analyzeduration" not in self.input_args:
+            args += ["-analyzeduration", str(ANALYZE_US)]
         args += [*self.input_args, "-i", self.url, "-vn", "-map", "0:a:0"]
         args += ["-f", "s16le", "-ac", "1", "-ar", str(self.sample_rate), "-"]
         return args
@@ -393,6 +415,7 @@ class FFmpegSource:
         if proc is None or proc.stdout is None:
             raise RuntimeError(f"{self.name} is not started")
         stdout = proc.stdout
+        pace = _Pace(self.pace_lead_s) if self.pace_lead_s is not None else None
         while not self._is_stopping():
             at_eof = False
             self._read_idle.clear()
@@ -415,6 +438,8 @@ class FFmpegSource:
             if len(data) >= 2:
                 self._bytes_read += len(data)
                 yield sanitize(pcm16_to_float(data))
+                if pace is not None:
+                    await pace.wait(self._bytes_read / 2 / self.sample_rate)
             if at_eof:
                 if self._is_stopping():
                     return
@@ -470,6 +495,8 @@ class FFmpegSource:
             line for line in self._stderr if not line.lower().startswith(_FFMPEG_HINTS)
         ]
         groups: tuple[tuple[SourceErrorReason, tuple[str, ...]], ...] = _STDERR_REASONS
+        if self.name.startswith("pulse:"):
+            groups = (("sound_server_missing", _SERVER_MISSING), *groups)
         if self._device is not None:
             groups = (("device_not_found", _DEVICE_MISSING), *groups)
         for reason, patterns in groups:
@@ -483,10 +510,11 @@ class FFmpegSource:
         lead = {
             "invalid_url": "ffmpeg cannot open",
             "no_audio": "no audio in",
+            "not_media": "no audio or video in",
             "device_not_found": "cannot open audio device",
         }.get(reason, "cannot open")
-        if reason == "cannot_connect" and self.name.startswith("pulse:"):
-            detail = f"{detail} (is a PulseAudio server running and reachable?)"
+        if reason == "sound_server_missing":
+            detail = f"{detail} (no PulseAudio server is running or reachable)"
         if detail.lower().startswith(lead):
             return SourceError(reason, f"{self.name}: {detail}")
         return SourceError(reason, f"{lead} {self.name}: {detail}")
@@ -550,6 +578,24 @@ class FFmpegSource:
         _LOGGER.debug(
             "Stopped ffmpeg for %s (exit code %s)", self.name, self._proc.returncode
         )
+
+
+class _Pace:
+    """Holds a reader to real speed once it is `lead_s` ahead of the wall clock."""
+
+    def __init__(self, lead_s: float) -> None:
+        self.lead_s = lead_s
+        self._clock = asyncio.get_running_loop().time
+        self._start: float | None = None
+
+    async def wait(self, heard_s: float) -> None:
+        """Sleep until `heard_s` seconds of audio are at most `lead_s` ahead of real time."""
+        now = self._clock()
+        if self._start is None:
+            self._start = now
+        ahead = heard_s - (now - self._start) - self.lead_s
+        if ahead > 0:
+            await asyncio.sleep(ahead)
 
 
 @dataclass(frozen=True, slots=True)
