@@ -28,10 +28,12 @@ from .const import (
     CONF_HOLD_S,
     CONF_HOP_S,
     CONF_SOUNDS,
+    CONF_SOURCE_TYPE,
     DOMAIN,
     EVENT_BABY_MONITOR,
     ISSUE_SOURCE_DOWN,
     LOGGER,
+    SOURCE_MICROPHONE,
     THRESHOLD_OPTIONS,
 )
 from .engine.detector import (
@@ -43,6 +45,7 @@ from .engine.detector import (
 )
 from .engine.model import DEFAULT_MODEL, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S, Listener, Scored, Window
+from .engine.replay import OpeningCheck
 from .engine.runtime import ModelRuntime, load_runtime
 from .engine.sources import AudioSource, SourceError
 from .source import async_create_source, describe_source
@@ -54,6 +57,10 @@ type BabyMonitorConfigEntry = ConfigEntry[BabyMonitorRuntime]
 
 RECONNECT_MIN_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
+STEADY_AFTER_S: Final = 60.0
+"""A connection that brought audio this long was steady: the next reconnect waits
+RECONNECT_MIN_S again. Shorter ones keep doubling the wait, so a stream that ends quickly
+over and over (a file, a flapping camera) is retried less and less often."""
 ISSUE_AFTER_S: Final = 300.0
 """A source down this long raises a repair issue."""
 MAX_PENDING_WINDOWS: Final = 8
@@ -146,7 +153,8 @@ class BabyMonitorRuntime:
         self.last_error: str | None = None
         self.receiving_since: datetime | None = None
         self._receiving = False
-        self._heard = False
+        self._heard_since: datetime | None = None
+        self._opening: bytes | None = None
         self._down = False
         self._issue_timer: CALLBACK_TYPE | None = None
         self._source: AudioSource | None = None
@@ -215,7 +223,7 @@ class BabyMonitorRuntime:
                 if not self.listening:
                     await self._wait_for_change()
                     continue
-                if await self._listen_once():
+                if await self._listen_once() >= STEADY_AFTER_S:
                     backoff = RECONNECT_MIN_S
                 if not self._wanted():
                     continue
@@ -255,9 +263,9 @@ class BabyMonitorRuntime:
                 await self._changed.wait()
         self._changed.clear()
 
-    async def _listen_once(self) -> bool:
-        """Run one connection until it fails or is paused; returns whether audio arrived."""
-        self._heard = False
+    async def _listen_once(self) -> float:
+        """Run one connection until it fails or is paused; returns the seconds audio arrived."""
+        self._heard_since = None
         source: AudioSource | None = None
         try:
             source = self._source = await async_create_source(
@@ -278,26 +286,69 @@ class BabyMonitorRuntime:
             if source is not None:
                 await source.stop()
             await self._close_episodes()
-        return self._heard
+        return self._heard_for()
+
+    def _heard_for(self) -> float:
+        """Seconds since this connection's audio began to count (0 if it never did)."""
+        if self._heard_since is None:
+            return 0.0
+        return (dt_util.utcnow() - self._heard_since).total_seconds()
 
     async def _read(self, source: AudioSource) -> None:
-        """Feed the source's blocks to the engine until paused; SourceError when it ends."""
+        """Feed the source's blocks to the engine until paused; SourceError when it ends.
+
+        The connection's opening is held back until it is known not to replay the previous
+        connection's recording from its start (see engine.replay).
+        """
         if not self._wanted():
             return
+        # a microphone has no recording behind it to replay
+        opening = (
+            None
+            if self.entry.data[CONF_SOURCE_TYPE] == SOURCE_MICROPHONE
+            else OpeningCheck(self._opening)
+        )
         blocks = source.blocks()
         try:
             async for block in blocks:
-                if not self._heard:
-                    self._heard = True
-                    self._source_up()
-                self._push(block)
+                self._hear([block] if opening is None else opening.push(block), opening)
                 if not self._wanted():
                     return
+            if opening is not None:
+                self._hear(opening.flush(), opening)
+        except SourceError:
+            if opening is not None:  # a file shorter than its opening
+                self._hear(opening.flush(), opening)
+            raise
         finally:
             if (aclose := getattr(blocks, "aclose", None)) is not None:
                 await aclose()
         if self._wanted():
             raise SourceError("stream_ended", f"{self.source_name} ended")
+
+    @callback
+    def _hear(
+        self, blocks: list[npt.NDArray[np.float32]], opening: OpeningCheck | None
+    ) -> None:
+        """Pass released blocks on; SourceError when the opening replays the last recording."""
+        if opening is not None and opening.replayed:
+            raise SourceError(
+                "stream_ended",
+                f"{self.source_name} plays the same recording again from its start "
+                "(a file, not a live stream); it is only heard once",
+            )
+        if opening is not None and opening.digest is not None:
+            self._opening = opening.digest
+        # after a connection that had sound, up only once this one is known not to replay it
+        if (
+            blocks
+            and self._heard_since is None
+            and (opening is None or opening.cleared or self._opening is None)
+        ):
+            self._heard_since = dt_util.utcnow()
+            self._source_up()
+        for block in blocks:
+            self._push(block)
 
     def _wanted(self) -> bool:
         """Whether the runtime should be listening now (re-read after every await)."""

@@ -22,6 +22,7 @@ from datetime import timedelta
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 import shutil
@@ -32,6 +33,7 @@ import time
 import types
 from typing import Any, Final
 from unittest.mock import AsyncMock, patch
+import wave
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
@@ -161,6 +163,17 @@ def changes(states: list[State]) -> list[str]:
     return values
 
 
+def write_wav(path: Path, audio: npt.NDArray[np.float32]) -> Path:
+    """Write 16 kHz mono audio as a 16-bit WAV file."""
+    pcm = np.round(np.clip(audio, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(RATE)
+        handle.writeframes(pcm.tobytes())
+    return path
+
+
 def url_entry(url: str) -> MockConfigEntry:
     """Make an entry for the nursery listened to through a stream URL or file."""
     return MockConfigEntry(
@@ -254,10 +267,15 @@ class LiveStream:
 
 @pytest.fixture
 async def live_stream(socket_enabled: None) -> AsyncIterator[LiveStream]:
-    """Serve a live stream at 5x real time on a free loopback port."""
+    """Serve a live stream at 5x real time on a free loopback port.
+
+    The integration would hold a stream faster than real time back to real speed once it is
+    ahead; these tests want the speed, so pacing is off.
+    """
     stream = LiveStream(speed=5.0)
     await stream.start()
-    yield stream
+    with patch(f"{PACKAGE}.source.PACE_LEAD_S", math.inf):
+        yield stream
     await stream.kill()
 
 
@@ -402,7 +420,6 @@ async def test_missing_ffmpeg_is_retried_logged_and_repaired(
 
 async def test_ffmpeg_vanishing_after_setup_is_survived(
     hass: HomeAssistant,
-    wav_file: Path,
     tmp_path: Path,
     freezer: FrozenDateTimeFactory,
 ) -> None:
@@ -412,7 +429,9 @@ async def test_ffmpeg_vanishing_after_setup_is_survived(
     assert await async_setup_component(
         hass, "ffmpeg", {"ffmpeg": {"ffmpeg_bin": str(binary)}}
     )
-    entry = url_entry(str(wav_file))
+    # a quiet room: played again from its start after the crash, it is not a replayed sound
+    quiet = write_wav(tmp_path / "quiet.wav", silence(30.0))
+    entry = url_entry(str(quiet))
     await setup_integration(hass, entry)
     runtime = entry.runtime_data
     await wait_until(hass, lambda: runtime.available, timeout=10)
@@ -422,7 +441,7 @@ async def test_ffmpeg_vanishing_after_setup_is_survived(
     process.kill()
     await wait_until(hass, lambda: not runtime.available, timeout=10)
     assert hass.states.get(CRYING).state == STATE_UNAVAILABLE
-    assert str(runtime.last_error).startswith(f"{wav_file} ended after")
+    assert str(runtime.last_error).startswith(f"{quiet} ended after")
     await tick(hass, freezer, 1)
     assert runtime.last_error == f"ffmpeg is not installed (looked for '{binary}')"
     assert not ffmpeg_children()  # the crashed one was reaped
@@ -933,3 +952,73 @@ async def test_twenty_reloads_leak_no_process_thread_or_descriptor(
     assert ffmpeg_children() == []
     assert foreign_threads(threads) == []
     assert descriptors() <= fds
+
+
+# --- 7. A finite file behind a stream URL ---------------------------------------------------
+
+
+class StaticFiles:
+    """A plain web server on 127.0.0.1 serving the files of a folder as they are."""
+
+    def __init__(self, root: Path) -> None:
+        """Serve `root`; nothing listens until `start`."""
+        self.root = root
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        """Listen on a free port."""
+        app = web.Application()
+        app.router.add_static("/", self.root)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.mark.usefixtures("ffmpeg_component")
+async def test_file_served_over_http_is_heard_once_at_real_speed(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    validation_clip: Callable[[str, str], Path],
+    socket_enabled: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A static web server's recording with a cry (real ffmpeg and model).
+
+    It is read at real speed (not in a blink), its cry is one episode, and the reconnects that
+    follow wait longer and longer and replay nothing.
+    """
+    cry = decode_file(validation_clip("cry", "esc50"))
+    program = np.concatenate([silence(1.0), cry, cry, silence(1.0)])
+    write_wav(tmp_path / "program.wav", program)
+    server = StaticFiles(tmp_path)
+    await server.start()
+    entry = url_entry(f"http://127.0.0.1:{server.port}/program.wav")
+    events = async_capture_events(hass, EVENT_BABY_MONITOR)
+    lead_s = 1.0
+    caplog.set_level(logging.DEBUG, logger=PACKAGE)
+    try:
+        with (
+            patch(f"{PACKAGE}.source.PACE_LEAD_S", lead_s),
+            patch(f"{RUNTIME}.RECONNECT_MIN_S", 0.25),
+        ):
+            began = time.monotonic()
+            await setup_integration(hass, entry)
+            runtime = entry.runtime_data
+            await wait_until(hass, lambda: runtime.connections >= 2, timeout=60)
+            took = time.monotonic() - began
+            await wait_until(hass, lambda: runtime.connections >= 4, timeout=20)
+    finally:
+        await server.stop()
+    assert took >= program.size / RATE - lead_s - 0.5
+    assert [event.data["type"] for event in events] == ["cry_started", "cry_stopped"]
+    assert "plays the same recording again" in str(runtime.last_error)
+    waits = [line.rsplit(" in ", 1)[1] for line in log_lines(caplog, "Reconnecting")]
+    assert waits[:3] == ["0.25 s", "0.5 s", "1 s"]
+    assert await hass.config_entries.async_unload(entry.entry_id)

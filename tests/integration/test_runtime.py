@@ -37,6 +37,7 @@ from .conftest import (
     ScriptedRuntime,
     SourceFactory,
     silence,
+    tone,
     wait_processed,
     wait_until,
 )
@@ -138,20 +139,91 @@ async def test_backoff_doubles_to_a_minute(
 
 
 @pytest.mark.usefixtures("scripted_model")
-async def test_backoff_resets_after_audio(
+async def test_backoff_resets_after_a_steady_connection(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     source_factory: SourceFactory,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A source that delivered audio and then ended is retried after a second."""
-    source_factory.audio = silence(0.5)
+    """A stream that brought audio for a minute and then ended is retried after a second."""
+    source_factory.audio = silence(1.0)
+    await setup_integration(hass, mock_config_entry)
+    await settle(hass)
+    for _ in range(2):
+        await tick(hass, freezer, 61)
+        await source_factory.last.stop()  # the camera drops the stream
+        await settle(hass)
+        await tick(hass, freezer, 1)
+    gaps = [
+        round(b - a)
+        for a, b in zip(source_factory.calls, source_factory.calls[1:], strict=False)
+    ]
+    assert gaps == [62, 62]
+
+
+@pytest.mark.usefixtures("scripted_model")
+async def test_stream_ending_quickly_again_and_again_backs_off(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Audio that ends within a minute each time does not reset the wait: 1, 2, 4 ... 60 s."""
+    source_factory.audio = silence(1.5)
     source_factory.end = "fail"
     await setup_integration(hass, mock_config_entry)
     await settle(hass)
-    for _ in range(3):
+    for _ in range(200):
         await tick(hass, freezer, 1)
-    assert len(source_factory.created) == 4
+    gaps = [
+        round(b - a)
+        for a, b in zip(source_factory.calls, source_factory.calls[1:], strict=False)
+    ]
+    assert gaps == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+@pytest.mark.parametrize("script", [[(0.99, 0.0)] * 1000])
+async def test_recording_played_again_is_not_heard_again(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    freezer: FrozenDateTimeFactory,
+    scripted_model: Callable[[], ScriptedRuntime],
+) -> None:
+    """A file behind a URL starts over on every reconnect: its cry is one episode, not many.
+
+    A new recording at the same address (or a live stream) is heard again.
+    """
+    events = async_capture_events(hass, EVENT_BABY_MONITOR)
+    source_factory.audio = tone(8.5)
+    await setup_integration(hass, mock_config_entry)
+    runtime = mock_config_entry.runtime_data
+    await wait_processed(hass, runtime, source_factory.last)
+    source_factory.end = "fail"
+    await source_factory.last.stop()  # the file is over
+    await settle(hass)
+    assert [event.data["type"] for event in events] == ["cry_started", "cry_stopped"]
+    scored = runtime.windows_scored
+
+    for seconds in (1, 2, 4, 8):
+        await tick(hass, freezer, seconds)
+    assert len(source_factory.created) == 5
+    assert runtime.windows_scored == scored
+    assert len(events) == 2
+    assert hass.states.get(CRYING).state == STATE_UNAVAILABLE
+    assert "plays the same recording again from its start" in str(runtime.last_error)
+
+    source_factory.audio = tone(8.5, freq=330.0)  # the file was replaced
+    source_factory.end = "hold"
+    await tick(hass, freezer, 16)
+    await wait_processed(hass, runtime, source_factory.last)
+    await source_factory.last.stop()
+    await settle(hass)
+    assert runtime.windows_scored > scored
+    assert [event.data["type"] for event in events][2:] == [
+        "cry_started",
+        "cry_stopped",
+    ]
 
 
 @pytest.mark.usefixtures("scripted_model")
