@@ -175,6 +175,15 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
                 for alarm in ours["false_alarms"]
             ),
         ]
+    if error := ours.get("duration_error_s"):
+        lines += [
+            "",
+            "Cry durations as reported (`cry_stopped`) less each cry's played length (onset to the",
+            (
+                f"end of its clip): median {error['median']:+.1f} s, 10th–90th percentile "
+                f"{error['p10']:+.1f} … {error['p90']:+.1f} s."
+            ),
+        ]
     trace = ", ".join(f"{v:.0f}" for v in ours["rss_mb"])
     swing = max(ours["rss_mb"]) - min(ours["rss_mb"])
     lines += [

@@ -37,6 +37,7 @@ from .teacher import FRAME as YAMNET_FRAME, YAMNET_CLASSES, YamNet
 __all__ = [
     "Piece",
     "Programme",
+    "duration_errors",
     "false_alarms",
     "household",
     "programme",
@@ -268,7 +269,7 @@ def _ours(
     confirm_s: float,
     hop_s: float,
 ) -> tuple[list[SoundEvent], dict[str, Any]]:
-    """Cry start events of the live pipeline over `seconds` of audio, and its RSS (MB).
+    """Cry events of the live pipeline over `seconds` of audio, and its RSS (MB).
 
     The probability trace the sweep replays is this benchmark's own record, not the pipeline's,
     so its memory is taken (and touched) before the first reading.
@@ -286,7 +287,7 @@ def _ours(
     scored_windows = 0
     for i, block in enumerate(blocks, 1):
         for scored in listener.feed(block):
-            events.extend(e for e in scored.events if e.kind == "started")
+            events.extend(scored.events)
             trace[scored_windows] = scored.t, scored.probabilities["cry"]
             scored_windows += 1
         if i % (RSS_EVERY_S * RATE // BLOCK) == 0:
@@ -362,6 +363,25 @@ def score_events(
     }
 
 
+def duration_errors(plan: Programme, events: Sequence[SoundEvent]) -> list[float]:
+    """Return reported minus played length (s) of each cry heard, its episodes summed.
+
+    A cry is played from its onset to the end of its clip (a quiet tail included); an episode
+    belongs to the cry whose attribution span holds the end of its first window above threshold.
+    """
+    starts, ends = _attribution(plan)
+    heard: dict[int, float] = {}
+    for event in events:
+        if event.kind != "stopped":
+            continue
+        hit = np.flatnonzero(
+            (starts <= event.first_window) & (event.first_window <= ends)
+        )
+        if hit.size:
+            heard[int(hit[0])] = heard.get(int(hit[0]), 0.0) + event.duration
+    return [heard[i] - (plan.cries[i].end - plan.cries[i].onset) for i in sorted(heard)]
+
+
 def false_alarms(
     plan: Programme, events: Sequence[SoundEvent], window_s: float
 ) -> list[dict[str, Any]]:
@@ -425,9 +445,11 @@ def run_soak(
     """Play `hours` of programme through our pipeline and YAMNet; everything the report shows."""
     plan, segments = programme(negatives, cries, hours, seed)
     limit = int(plan.seconds * RATE)
-    events, memory = _ours(
+    heard, memory = _ours(
         runtime, _blocks(segments, limit), plan.seconds, confirm_s, hop_s
     )
+    events = [event for event in heard if event.kind == "started"]
+    errors = duration_errors(plan, heard)
     result: dict[str, Any] = {
         "hours": plan.seconds / 3600,
         "negative_hours": plan.negative_hours,
@@ -438,6 +460,14 @@ def run_soak(
         "ours": {
             **score_events(plan, events, confirm_s),
             "false_alarms": false_alarms(plan, events, runtime.meta.window_s),
+            "duration_error_s": (
+                {
+                    key: float(np.percentile(errors, q))
+                    for key, q in (("p10", 10), ("median", 50), ("p90", 90))
+                }
+                if errors
+                else None
+            ),
             **memory,
         },
     }

@@ -16,6 +16,7 @@ from models.soak import (
     Piece,
     Programme,
     _blocks,
+    duration_errors,
     false_alarms,
     household,
     programme,
@@ -116,6 +117,28 @@ def test_a_false_alarm_names_the_household_sounds_its_windows_heard() -> None:
     assert alarms == [{"t": 502.0, "clips": [5, 1]}]
 
 
+def test_duration_error_is_reported_less_played_length_per_cry() -> None:
+    """A cry's episodes add up; starts and episodes no cry explains are left out."""
+    plan = Programme(
+        7200.0, (Cry(100.0, 110.0), Cry(1000.0, 1004.0), Cry(3000.0, 3005.0))
+    )
+
+    def stopped(first_window: float, start: float, end: float) -> SoundEvent:
+        return SoundEvent(
+            "cry", "stopped", end + 8, start, end, 0.99, first_window, end + 5
+        )
+
+    events = [
+        _started(101.0),
+        stopped(101.0, 100.2, 110.7),  # 10.5 s for 10 s played
+        stopped(1001.0, 1000.1, 1001.1),  # split by a pause: 1 s + 2 s for 4 s played
+        stopped(1007.0, 1006.0, 1008.0),
+        stopped(500.0, 499.0, 505.0),  # a false alarm
+    ]
+
+    assert duration_errors(plan, events) == [pytest.approx(0.5), pytest.approx(-1.0)]
+
+
 def test_missed_cries_give_no_latency() -> None:
     """With no detection at all the latency is unknown, not zero."""
     result = score_events(Programme(3600.0, (Cry(10.0, 12.0),)), [])
@@ -160,6 +183,7 @@ def test_soak_runs_the_live_pipeline_and_reports_memory(
     assert ours["rss_start_mb"] > 0
     assert len(ours["rss_mb"]) >= 2
     assert "trace" not in ours
+    assert "duration_error_s" in ours
     assert {row["confirm_s"] for row in result["sweep"]} == {0.0, 1.0, 2.0, 3.0}
     assert "yamnet" not in result
 
