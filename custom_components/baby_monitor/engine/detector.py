@@ -36,9 +36,9 @@ only a clip, so laughter counts at its first window."""
 DEFAULT_HOLD_S = 3.0
 """Seconds below threshold before a sound is over: a breath between sobs is not calm."""
 ONSET_FILL = 0.12
-"""Share of a window a sound fills, at its end, when the score first crosses the threshold (models/lags.py)."""
+"""A window crosses the threshold once a sound fills this share of its end (median; models/lags.py)."""
 OFFSET_FILL = 0.2
-"""Share of a window a sound still fills, at its start, in the last window above threshold (models/lags.py)."""
+"""A window stays above threshold while a sound fills this share of its start (median; models/lags.py)."""
 
 
 def confirm_for(label: str, confirm_s: float = DEFAULT_CONFIRM_S) -> float:
@@ -156,7 +156,7 @@ class SoundDetector:
 
 @dataclass(frozen=True, slots=True)
 class Episode:
-    """One detected sound in a recording."""
+    """One detected sound in a recording: its estimated start and end (s) and peak probability."""
 
     label: str
     start: float
