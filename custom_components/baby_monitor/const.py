@@ -63,6 +63,7 @@ ISSUE_MODEL_ERROR: Final = "model_error"
 ISSUE_CLIPS_UNWRITABLE: Final = "clips_unwritable"
 
 SOUND_ENTITY_KEYS: Final = {
+ISSUE_SCORING_FAILED: Final = "scoring_failed"
     LABEL_CRY: (
         "crying",
         "cry_probability",

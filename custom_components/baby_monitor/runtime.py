@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -18,7 +18,7 @@ import numpy.typing as npt
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 import homeassistant.util.dt as dt_util
 
 from .const import (
@@ -31,6 +31,7 @@ from .const import (
     CONF_SOURCE_TYPE,
     DOMAIN,
     EVENT_BABY_MONITOR,
+    ISSUE_SCORING_FAILED,
     ISSUE_SOURCE_DOWN,
     LOGGER,
     SOURCE_MICROPHONE,
@@ -43,6 +44,7 @@ from .engine.detector import (
     SoundEvent,
     confirm_for,
 )
+from .engine.health import ScoringHealth
 from .engine.model import DEFAULT_MODEL, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S, Listener, Scored, Window
 from .engine.replay import OpeningCheck
@@ -166,13 +168,24 @@ class BabyMonitorRuntime:
         self._event_listeners: list[Callable[[SoundEvent], None]] = []
         self._audio_listeners: list[Callable[[npt.NDArray[np.float32]], None]] = []
         self._window_listeners: list[Callable[[Window, Scored], None]] = []
+        self.health = ScoringHealth(settings.hop_s)
+        """Scoring failures and progress: a room whose model broke or hangs is not available."""
+        self.stalled = False
+        self._broken_listeners: set[int] = set()
         self.clips: ClipRecorder | None = None
         """Recent audio and saved clips (attached at setup)."""
 
     @property
     def available(self) -> bool:
-        """Audio is arriving (a paused monitor is available: it is off on purpose)."""
-        return self._receiving or not self.listening
+        """Audio arrives and is scored (a paused monitor is available: it is off on purpose)."""
+        if not self.listening:
+            return True
+        return self._receiving and not self.health.failing and not self.stalled
+
+    @property
+    def scoring_issue_id(self) -> str:
+        """Repair issue id for this entry's windows failing to score."""
+        return f"{ISSUE_SCORING_FAILED}_{self.entry.entry_id}"
 
     @property
     def issue_id(self) -> str:
@@ -217,6 +230,9 @@ class BabyMonitorRuntime:
         scorer = self.entry.async_create_background_task(
             self.hass, self._score_loop(), f"{DOMAIN} scorer {self.entry.title}"
         )
+        stop_watchdog = async_track_time_interval(
+            self.hass, self._watchdog, timedelta(seconds=self.settings.hop_s)
+        )
         backoff = RECONNECT_MIN_S
         try:
             while self.is_running:
@@ -231,6 +247,7 @@ class BabyMonitorRuntime:
                 await self._wait_for_change(backoff)
                 backoff = min(2 * backoff, RECONNECT_MAX_S)
         finally:
+            stop_watchdog()
             scorer.cancel()
             self._cancel_issue_timer()
 
@@ -241,6 +258,7 @@ class BabyMonitorRuntime:
         self._changed.set()
         self._cancel_issue_timer()
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        ir.async_delete_issue(self.hass, DOMAIN, self.scoring_issue_id)
 
     async def async_set_listening(self, listening: bool) -> None:
         """Pause (closing the source) or resume detection."""
@@ -357,8 +375,7 @@ class BabyMonitorRuntime:
     @callback
     def _push(self, block: npt.NDArray[np.float32]) -> None:
         """Cut audio into windows and queue them for inference, dropping the oldest when full."""
-        for audio_callback in list(self._audio_listeners):
-            audio_callback(block)
+        self._call_each(self._audio_listeners, block)
         for window in self.listener.stream.push(block):
             if len(self._pending) == self._pending.maxlen:
                 self.windows_dropped += 1
@@ -373,7 +390,10 @@ class BabyMonitorRuntime:
             self._work.set()
 
     async def _score_loop(self) -> None:
-        """Score queued windows one at a time in the executor."""
+        """Score queued windows one at a time in the executor; a failure drops the window.
+
+        Nothing raised while scoring or publishing ends this task: it lives as long as `run`.
+        """
         while True:
             await self._work.wait()
             self._work.clear()
@@ -382,10 +402,87 @@ class BabyMonitorRuntime:
                     if not self._pending:
                         break
                     window = self._pending.popleft()
-                    scored = await self.hass.async_add_executor_job(
-                        self.listener.score, window
-                    )
-                    self._apply(window, scored)
+                    try:
+                        scored = await self.hass.async_add_executor_job(
+                            self.listener.score, window
+                        )
+                    except Exception as err:  # noqa: BLE001 - a window is lost, not the room
+                        self._scoring_failed(err)
+                        continue
+                    self._scoring_worked()
+                    try:
+                        self._apply(window, scored)
+                    except Exception:  # noqa: BLE001 - keep scoring whatever a listener does
+                        LOGGER.exception(
+                            "Publishing a window of %s failed", self.entry.title
+                        )
+
+    @callback
+    def _scoring_failed(self, err: Exception) -> None:
+        """Count a window that could not be scored: logged once a streak, deaf after 10."""
+        if self.health.failures_in_row == 0:
+            LOGGER.error(
+                "Scoring a window of %s failed; it is dropped",
+                self.entry.title,
+                exc_info=err,
+            )
+        else:
+            LOGGER.debug(
+                "Scoring a window of %s failed again: %r", self.entry.title, err
+            )
+        if not self.health.failed(repr(err), self._now()):
+            return
+        LOGGER.error(
+            "%s cannot hear: %d windows in a row could not be scored (%r)",
+            self.entry.title,
+            self.health.failures_in_row,
+            err,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.scoring_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_SCORING_FAILED,
+            translation_placeholders={
+                "room": self.entry.title,
+                "count": str(self.health.failures_in_row),
+                "error": repr(err),
+            },
+        )
+        self._notify()
+
+    @callback
+    def _scoring_worked(self) -> None:
+        """Record a scored window: end a failing streak or a stall, said once."""
+        if self.health.succeeded(self._now()):
+            LOGGER.info("%s hears again: windows are scored", self.entry.title)
+            ir.async_delete_issue(self.hass, DOMAIN, self.scoring_issue_id)
+            self._notify()
+        if self.stalled:
+            LOGGER.info("Scoring in %s goes on again", self.entry.title)
+            self.stalled = False
+            self._notify()
+
+    @callback
+    def _watchdog(self, _now: datetime) -> None:
+        """Mark the room unavailable while windows wait and none was scored for a few hops."""
+        if self.stalled or not self._receiving:
+            return
+        if self.health.stalled(self._now(), waiting=bool(self._pending)):
+            self.stalled = True
+            LOGGER.warning(
+                "%s cannot hear: no window scored for %.1f s",
+                self.entry.title,
+                self._now() - self.health.last_progress,
+            )
+            self._notify()
+
+    @staticmethod
+    def _now() -> float:
+        """Seconds on Home Assistant's clock, for scoring progress."""
+        return dt_util.utcnow().timestamp()
 
     @callback
     def _apply(self, window: Window, scored: Scored) -> None:
@@ -393,8 +490,7 @@ class BabyMonitorRuntime:
         self.windows_scored += 1
         self.level_dbfs = scored.level_dbfs
         self.probabilities = scored.probabilities
-        for window_callback in list(self._window_listeners):
-            window_callback(window, scored)
+        self._call_each(self._window_listeners, window, scored)
         for event in scored.events:
             self._dispatch(event)
         # negative after a reconnect has restarted the stream clock
@@ -421,8 +517,7 @@ class BabyMonitorRuntime:
         """Hand a sound event to the entities and fire it on the bus."""
         self.active[event.label] = event.kind == "started"
         LOGGER.debug("%s: %s %s", self.entry.title, event.label, event.kind)
-        for event_callback in list(self._event_listeners):
-            event_callback(event)
+        self._call_each(self._event_listeners, event)
         device = dr.async_get(self.hass).async_get_device(
             identifiers={(DOMAIN, self.entry.entry_id)}
         )
@@ -438,14 +533,27 @@ class BabyMonitorRuntime:
 
     @callback
     def _notify(self) -> None:
-        for update_callback in list(self._listeners):
-            update_callback()
+        self._call_each(self._listeners)
+
+    @callback
+    def _call_each(self, callbacks: list[Callable[..., None]], *args: Any) -> None:
+        """Call every listener; one that raises is logged (once) and the others still run."""
+        for listener in list(callbacks):
+            try:
+                listener(*args)
+            except Exception:  # noqa: BLE001 - a broken listener must not deafen the room
+                if id(listener) in self._broken_listeners:
+                    LOGGER.debug("A listener of %s failed again", self.entry.title)
+                    continue
+                self._broken_listeners.add(id(listener))
+                LOGGER.exception("A listener of %s failed", self.entry.title)
 
     @callback
     def _source_up(self) -> None:
         """Mark the source up: available again, logged once after an outage."""
         self._receiving = True
         self.receiving_since = dt_util.utcnow()
+        self.health.restart(self._now())
         if self._down:
             LOGGER.info("Audio from %s is back", self.source_name)
             self._clear_down()
@@ -513,6 +621,13 @@ class BabyMonitorRuntime:
             "windows_scored": self.windows_scored,
             "windows_dropped": self.windows_dropped,
             "windows_pending": len(self._pending),
+            "scoring": {
+                "errors": self.health.errors,
+                "failures_in_row": self.health.failures_in_row,
+                "last_error": self.health.last_error,
+                "failing": self.health.failing,
+                "stalled": self.stalled,
+            },
             "level_dbfs": self.level_dbfs,
             "probabilities": self.probabilities,
             "active": self.active,
