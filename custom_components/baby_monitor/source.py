@@ -30,6 +30,7 @@ from .engine.sources import (
     SourceError,
     redact_url,
 )
+    strip_credentials,
 
 
 def split_device(value: str) -> tuple[str, str]:
@@ -53,12 +54,12 @@ def source_unique_id(data: Mapping[str, Any]) -> str:
     if kind == SOURCE_CAMERA:
         return f"camera:{data[CONF_CAMERA]}"
     if kind == SOURCE_URL:
-        return f"url:{redact_url(data[CONF_URL])}"
+        return f"url:{strip_credentials(data[CONF_URL])}"
     return f"microphone:{data[CONF_DEVICE]}"
 
 
 def describe_source(data: Mapping[str, Any]) -> str:
-    """Where the audio comes from, for logs, repairs and diagnostics (credentials redacted)."""
+    """Where the audio comes from, for logs, repairs and diagnostics (a URL as scheme://host:port)."""
     kind = data[CONF_SOURCE_TYPE]
     if kind == SOURCE_CAMERA:
         return str(data[CONF_CAMERA])

@@ -82,7 +82,7 @@ async def ffmpeg(hass: HomeAssistant) -> None:
         (
             {CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: URL},
             "url:rtsp://***:***@192.0.2.10:554/stream1?token=***",
-            "rtsp://***:***@192.0.2.10:554/stream1?token=***",
+            "rtsp://192.0.2.10:554",
         ),
         (
             {CONF_SOURCE_TYPE: SOURCE_MICROPHONE, CONF_DEVICE: "pulse:default"},
@@ -94,7 +94,7 @@ async def ffmpeg(hass: HomeAssistant) -> None:
 def test_unique_id_and_description(
     data: dict[str, str], unique_id: str, described: str
 ) -> None:
-    """Sources are identified and described without credentials."""
+    """Sources are identified without credentials and shown as scheme://host:port."""
     assert source_unique_id(data) == unique_id
     assert describe_source(data) == described
 

@@ -52,6 +52,7 @@ __all__ = [
     "portaudio_available",
     "probe",
     "redact_url",
+    "strip_credentials",
     "validate_url",
 ]
 
@@ -100,6 +101,9 @@ _SECRET_QUERY_RE: Final = re.compile(
     r"|auth|authtoken|key|apikey|api_key|secret|signature|sig)=)[^&;#\s]*",
     re.IGNORECASE,
 )
+_URL_RE: Final = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>[^\s'\"<>]*)")
+_URL_TRAILERS: Final = ".,;:)]'"
+_AUTHORITY_RE: Final = re.compile(r"(?:[A-Za-z0-9._~%-]*|\[[0-9A-Fa-f:.]+\])(?::\d*)?")
 _LOG_PREFIX_RE: Final = re.compile(r"^\[[^\]]+ @ 0x[0-9a-fA-F]+\]\s*")
 _FFMPEG_HINTS: Final = ("to ignore this", "did you mean")
 # Lower-case fragments of ffmpeg's error lines, checked in this order.
@@ -171,20 +175,53 @@ class AudioSource(Protocol):
         """Release everything (process, thread, stream); idempotent."""
 
 
-def _redact_text(text: str) -> str:
-    """Replace URL credentials and secret query values anywhere in text by ***."""
+def strip_credentials(url: str) -> str:
+    """Replace a URL's user name, password and well-known secret query values by ***.
+
+    Only for identifying a source (entries' unique ids keep this form); whatever is shown to a
+    person goes through `redact_url`, which keeps far less.
+    """
 
     def _userinfo(match: re.Match[str]) -> str:
         hidden = "***:***" if ":" in match["userinfo"] else "***"
         return f"{match['scheme']}{hidden}@"
 
-    text = _USERINFO_RE.sub(_userinfo, text)
-    return _SECRET_QUERY_RE.sub(lambda match: f"{match['key']}***", text)
+    url = _USERINFO_RE.sub(_userinfo, url)
+    return _SECRET_QUERY_RE.sub(lambda match: f"{match['key']}***", url)
+
+
+def _origin(scheme: str, rest: str) -> str:
+    """`scheme://host:port` of a URL's part after `://`; *** when no host can be told."""
+    authority = re.split(r"[?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    authority = authority.split("/", 1)[0]
+    if authority and not _AUTHORITY_RE.fullmatch(authority):
+        authority = "***"
+    return f"{scheme.lower()}://{authority}"
 
 
 def redact_url(url: str) -> str:
-    """Hide the user name, password and secret query values (password=, token=...) of a URL."""
-    return _redact_text(url)
+    """Show a stream URL as `scheme://host:port` only; a file path as it is.
+
+    User names, passwords, paths, queries and fragments can all carry secrets (SRT
+    passphrases, path tokens of NVRs and UniFi Protect, signed URLs), so none is shown.
+    """
+    match = _URL_RE.match(url)
+    if match is None or match["scheme"].lower() == "file":
+        return url
+    return _origin(match["scheme"], match["rest"])
+
+
+def _redact_text(text: str) -> str:
+    """Reduce every URL in `text` (an ffmpeg message, say) to `scheme://host:port`."""
+
+    def _shown(match: re.Match[str]) -> str:
+        if match["scheme"].lower() == "file":
+            return match[0]
+        rest = match["rest"]
+        kept = rest.rstrip(_URL_TRAILERS)
+        return _origin(match["scheme"], kept) + rest[len(kept) :]
+
+    return _URL_RE.sub(_shown, text)
 
 
 def _invalid(message: str) -> SourceError:
