@@ -12,7 +12,7 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.typing import ConfigType
 
-from .clips import async_setup_clips
+from .clips import async_remove_clips, async_setup_clips
 from .const import (
     BACKEND_AUTO,
     CONF_BACKEND,
@@ -96,9 +96,10 @@ async def async_unload_entry(
 async def async_remove_entry(
     hass: HomeAssistant, entry: BabyMonitorConfigEntry
 ) -> None:
-    """Withdraw the entry's repair issues."""
+    """Withdraw the entry's repair issues; delete its clips unless its options keep them."""
     for issue in (ISSUE_MODEL_ERROR, ISSUE_SOURCE_DOWN, ISSUE_CLIPS_UNWRITABLE):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    await async_remove_clips(hass, entry)
 
 
 async def _async_update_listener(

@@ -8,6 +8,7 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+import shutil
 import time
 from typing import Any, Final
 import wave
@@ -18,15 +19,18 @@ import numpy.typing as npt
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import slugify
 import homeassistant.util.dt as dt_util
 
 from .const import (
     CONF_CLIP_MAX_SIZE_MB,
     CONF_CLIP_RETENTION_DAYS,
+    CONF_KEEP_CLIPS_ON_REMOVE,
     CONF_SAVE_CLIPS,
     DEFAULT_CLIP_MAX_SIZE_MB,
     DEFAULT_CLIP_RETENTION_DAYS,
+    DEFAULT_KEEP_CLIPS_ON_REMOVE,
     DEFAULT_SAVE_CLIPS,
     DOMAIN,
     EVENT_CLIP_SAVED,
@@ -53,7 +57,9 @@ DEFAULT_MANUAL_S: Final = 30.0
 LAG_S: Final = 10.0
 """Room in the ring for inference running behind the audio when a sound is reported."""
 CLIPS_FOLDER: Final = "baby_monitor"
-"""Folder of the clips in the local media folder, one subfolder per room."""
+"""Folder of the clips in the local media folder, one subfolder per room (its entry id)."""
+RETENTION_INTERVAL: Final = timedelta(days=1)
+"""How often the retention is applied besides at start-up and after each clip."""
 LOCAL_MEDIA: Final = "local"
 SOUND_MANUAL: Final = "manual"
 MB: Final = 1_000_000
@@ -65,6 +71,45 @@ def to_samples(block: npt.NDArray[np.float32]) -> Samples:
     return samples
 
 
+def media_root(hass: HomeAssistant) -> Path:
+    """Home Assistant's local media folder."""
+    return Path(hass.config.media_dirs.get(LOCAL_MEDIA) or hass.config.path("media"))
+
+
+def room_folder(hass: HomeAssistant, entry_id: str) -> Path:
+    """Folder of a room's clips: named by its entry id, so it is its own and survives renames."""
+    return media_root(hass) / CLIPS_FOLDER / entry_id
+
+
+@callback
+def async_title_folder(
+    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+) -> Path | None:
+    """Find the title-named folder older versions saved the room's clips to, if only its.
+
+    None when the title has no slug or another Baby Monitor entry has a title of the same
+    slug (their clips shared that folder, so it cannot be told whose they are).
+    """
+    slug = slugify(entry.title)
+    if not slug or any(
+        slugify(other.title) == slug
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.entry_id != entry.entry_id
+    ):
+        return None
+    return media_root(hass) / CLIPS_FOLDER / slug
+
+
+def _free_path(day: Path, stem: str) -> Path:
+    """`<day>/<stem>.wav`, numbered (`_2`, `_3`, ...) if that name is taken."""
+    path = day / f"{stem}.wav"
+    number = 2
+    while path.exists():
+        path = day / f"{stem}_{number}.wav"
+        number += 1
+    return path
+
+
 def write_clip(folder: Path, started_at: datetime, sound: str, audio: Samples) -> Path:
     """Write a 16 kHz mono WAV as <folder>/<YYYY-MM-DD>/<HHMMSS>_<sound>.wav (blocking).
 
@@ -72,12 +117,7 @@ def write_clip(folder: Path, started_at: datetime, sound: str, audio: Samples) -
     """
     day = folder / f"{started_at:%Y-%m-%d}"
     day.mkdir(parents=True, exist_ok=True)
-    stem = f"{started_at:%H%M%S}_{sound}"
-    path = day / f"{stem}.wav"
-    number = 2
-    while path.exists():
-        path = day / f"{stem}_{number}.wav"
-        number += 1
+    path = _free_path(day, f"{started_at:%H%M%S}_{sound}")
     partial = day / f".{path.name}.part"
     try:
         with wave.open(str(partial), "wb") as wav:
@@ -131,6 +171,60 @@ def prune_clips(
     return removed
 
 
+def remove_partials(folder: Path) -> list[Path]:
+    """Delete the hidden `.part` files that interrupted writes left behind (blocking)."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob("*/.*.part"):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            LOGGER.debug("Cannot delete the unfinished clip %s: %s", path, err)
+            continue
+        removed.append(path)
+    return removed
+
+
+def move_clips(old: Path, new: Path) -> list[Path]:
+    """Move the clips of `old` into the same day folders of `new` (blocking).
+
+    A clip whose name is taken there gets a number. Interrupted writes are dropped; `old`
+    and its day folders are removed once empty (anything else in them stays). Returns
+    where the clips went.
+    """
+    moved: list[Path] = []
+    if old == new or not old.is_dir():
+        return moved
+    remove_partials(old)
+    for path in sorted(old.glob("*/*.wav")):
+        day = new / path.parent.name
+        day.mkdir(parents=True, exist_ok=True)
+        target = _free_path(day, path.stem)
+        path.replace(target)
+        moved.append(target)
+    for folder in (*old.iterdir(), old):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return moved
+
+
+def tidy_clips(folder: Path, title_folder: Path | None) -> tuple[int, int]:
+    """Move clips from the old title-named folder and drop unfinished ones (blocking).
+
+    Returns how many clips were moved and how many `.part` files were deleted.
+    """
+    moved = move_clips(title_folder, folder) if title_folder is not None else []
+    return len(moved), len(remove_partials(folder))
+
+
+def delete_clips(folders: list[Path]) -> None:
+    """Delete clip folders with everything in them (blocking; missing ones are skipped)."""
+    for folder in folders:
+        if folder.is_dir():
+            shutil.rmtree(folder)
+
+
 @dataclass(frozen=True, slots=True)
 class ClipSettings:
     """Whether sounds are saved and how long and how much of them is kept."""
@@ -138,6 +232,7 @@ class ClipSettings:
     enabled: bool = DEFAULT_SAVE_CLIPS
     retention_days: float = DEFAULT_CLIP_RETENTION_DAYS
     max_size_mb: float = DEFAULT_CLIP_MAX_SIZE_MB
+    keep_on_remove: bool = DEFAULT_KEEP_CLIPS_ON_REMOVE
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ClipSettings:
@@ -149,6 +244,9 @@ class ClipSettings:
             ),
             max_size_mb=float(
                 options.get(CONF_CLIP_MAX_SIZE_MB, DEFAULT_CLIP_MAX_SIZE_MB)
+            ),
+            keep_on_remove=bool(
+                options.get(CONF_KEEP_CLIPS_ON_REMOVE, DEFAULT_KEEP_CLIPS_ON_REMOVE)
             ),
         )
 
@@ -243,12 +341,8 @@ class ClipRecorder:
         self.hass = hass
         self.entry = entry
         self.settings = settings
-        self.media_root = Path(
-            hass.config.media_dirs.get(LOCAL_MEDIA) or hass.config.path("media")
-        )
-        self.folder = (
-            self.media_root / CLIPS_FOLDER / (slugify(entry.title) or entry.entry_id)
-        )
+        self.media_root = media_root(hass)
+        self.folder = room_folder(hass, entry.entry_id)
         self.clips_saved = 0
         self.last_error: str | None = None
         self._stream_seconds = stream_seconds
@@ -330,8 +424,43 @@ class ClipRecorder:
                 },
             ) from err
 
-    async def async_prune(self, keep: Path | None = None) -> None:
-        """Apply the retention to this room's clips (in the executor)."""
+    async def async_start(self, title_folder: Path | None) -> None:
+        """Move clips from the room's old title-named folder, drop unfinished ones, prune."""
+        async with self._lock:
+            try:
+                moved, partials = await self.hass.async_add_executor_job(
+                    tidy_clips, self.folder, title_folder
+                )
+            except OSError as err:
+                LOGGER.warning(
+                    "Cannot move the clips of %s from %s to %s: %s",
+                    self.entry.title,
+                    title_folder,
+                    self.folder,
+                    err,
+                )
+            else:
+                if moved:
+                    LOGGER.info(
+                        "Moved %d clips of %s from %s to %s",
+                        moved,
+                        self.entry.title,
+                        title_folder,
+                        self.folder,
+                    )
+                if partials:
+                    LOGGER.debug(
+                        "Deleted %d unfinished clips of %s", partials, self.entry.title
+                    )
+            await self._async_prune()
+
+    async def async_prune(self, now: datetime | None = None) -> None:
+        """Apply the retention to this room's clips (daily; in the executor)."""
+        async with self._lock:
+            await self._async_prune()
+
+    async def _async_prune(self, keep: Path | None = None) -> None:
+        """Apply the retention, never deleting `keep`; the caller holds the lock."""
         try:
             removed = await self.hass.async_add_executor_job(
                 prune_clips,
@@ -360,6 +489,7 @@ class ClipRecorder:
             "save_clips": self.settings.enabled,
             "retention_days": self.settings.retention_days,
             "max_size_mb": self.settings.max_size_mb,
+            "keep_on_remove": self.settings.keep_on_remove,
             "folder": str(self.folder),
             "audio_held_s": (self._ring.end - self._ring.start) / RATE,
             "recording": sorted(self._recordings),
@@ -414,7 +544,7 @@ class ClipRecorder:
                 self._write_failed(err)
                 raise
             self._write_succeeded()
-            await self.async_prune(keep=path)
+            await self._async_prune(keep=path)
         relative = path.relative_to(self.media_root).as_posix()
         clip = SavedClip(
             sound=sound,
@@ -491,7 +621,7 @@ class ClipRecorder:
 def async_setup_clips(
     hass: HomeAssistant, entry: BabyMonitorConfigEntry
 ) -> ClipRecorder:
-    """Attach a clip recorder to the entry's runtime and apply the retention once."""
+    """Attach a clip recorder to the entry's runtime; tidy its folder now, prune daily."""
     runtime = entry.runtime_data
     confirm_s = max(
         (config.confirm_s for config in runtime.settings.detectors.values()),
@@ -509,7 +639,34 @@ def async_setup_clips(
     entry.async_on_unload(runtime.async_add_audio_listener(recorder.async_handle_audio))
     entry.async_on_unload(runtime.async_add_event_listener(recorder.async_handle_event))
     entry.async_on_unload(recorder.async_stop)
+    entry.async_on_unload(
+        async_track_time_interval(
+            hass,
+            recorder.async_prune,
+            RETENTION_INTERVAL,
+            name=f"{DOMAIN} clip retention {entry.title}",
+        )
+    )
     entry.async_create_task(
-        hass, recorder.async_prune(), f"{DOMAIN} clip retention {entry.title}"
+        hass,
+        recorder.async_start(async_title_folder(hass, entry)),
+        f"{DOMAIN} clip retention {entry.title}",
     )
     return recorder
+
+
+async def async_remove_clips(
+    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+) -> None:
+    """Delete a removed room's clips unless its options keep them."""
+    if ClipSettings.from_options(entry.options).keep_on_remove:
+        return
+    folders = [room_folder(hass, entry.entry_id)]
+    if (title_folder := async_title_folder(hass, entry)) is not None:
+        folders.append(title_folder)
+    try:
+        await hass.async_add_executor_job(delete_clips, folders)
+    except OSError as err:
+        LOGGER.warning("Cannot delete the clips of %s: %s", entry.title, err)
+    else:
+        LOGGER.info("Deleted the clips of %s", entry.title)

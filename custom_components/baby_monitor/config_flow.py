@@ -38,12 +38,14 @@ from .const import (
     CONF_DEVICE,
     CONF_HOLD_S,
     CONF_HOP_S,
+    CONF_KEEP_CLIPS_ON_REMOVE,
     CONF_SAVE_CLIPS,
     CONF_SOUNDS,
     CONF_SOURCE_TYPE,
     CONF_URL,
     DEFAULT_CLIP_MAX_SIZE_MB,
     DEFAULT_CLIP_RETENTION_DAYS,
+    DEFAULT_KEEP_CLIPS_ON_REMOVE,
     DEFAULT_SAVE_CLIPS,
     DOMAIN,
     DRIVER_SOUNDDEVICE,
@@ -352,5 +354,8 @@ async def _options_schema(hass: HomeAssistant) -> vol.Schema:
                     mode=NumberSelectorMode.BOX,
                 )
             ),
+            vol.Required(
+                CONF_KEEP_CLIPS_ON_REMOVE, default=DEFAULT_KEEP_CLIPS_ON_REMOVE
+            ): BooleanSelector(),
         }
     )

@@ -41,6 +41,7 @@ CONF_BACKEND: Final = "backend"
 CONF_SAVE_CLIPS: Final = "save_clips"
 CONF_CLIP_RETENTION_DAYS: Final = "clip_retention_days"
 CONF_CLIP_MAX_SIZE_MB: Final = "clip_max_size_mb"
+CONF_KEEP_CLIPS_ON_REMOVE: Final = "keep_clips_on_remove"
 
 LABEL_CRY: Final = "cry"
 LABEL_LAUGHTER: Final = "laughter"
@@ -54,6 +55,7 @@ BACKEND_AUTO: Final = "auto"
 DEFAULT_SAVE_CLIPS: Final = False
 DEFAULT_CLIP_RETENTION_DAYS: Final = 7
 DEFAULT_CLIP_MAX_SIZE_MB: Final = 500
+DEFAULT_KEEP_CLIPS_ON_REMOVE: Final = True
 FALLBACK_THRESHOLD: Final = 0.9
 """Threshold offered in the options when the model's metadata cannot be read."""
 
@@ -61,9 +63,9 @@ FALLBACK_THRESHOLD: Final = 0.9
 ISSUE_SOURCE_DOWN: Final = "source_down"
 ISSUE_MODEL_ERROR: Final = "model_error"
 ISSUE_CLIPS_UNWRITABLE: Final = "clips_unwritable"
+ISSUE_SCORING_FAILED: Final = "scoring_failed"
 
 SOUND_ENTITY_KEYS: Final = {
-ISSUE_SCORING_FAILED: Final = "scoring_failed"
     LABEL_CRY: (
         "crying",
         "cry_probability",

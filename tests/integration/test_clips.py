@@ -14,12 +14,14 @@ from typing import Any
 from unittest.mock import patch
 import wave
 
+from freezegun.api import FrozenDateTimeFactory
 import numpy as np
 import numpy.typing as npt
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
+    async_fire_time_changed,
 )
 import voluptuous as vol
 
@@ -28,6 +30,7 @@ from custom_components.baby_monitor.const import (
     CONF_CLIP_RETENTION_DAYS,
     CONF_CONFIRM_S,
     CONF_HOP_S,
+    CONF_KEEP_CLIPS_ON_REMOVE,
     CONF_SAVE_CLIPS,
     CONF_SOURCE_TYPE,
     CONF_URL,
@@ -123,7 +126,7 @@ def read_wav(path: Path) -> tuple[tuple[int, int, int], np.ndarray]:
     return params, samples
 
 
-def clips(media: Path, room: str = "nursery") -> list[Path]:
+def clips(media: Path, room: str = ENTRY_ID) -> list[Path]:
     """WAV files in a room's clip folder."""
     return sorted((media / "baby_monitor" / room).glob("*/*.wav"))
 
@@ -206,7 +209,7 @@ async def test_cry_is_saved_from_before_it_was_heard_until_it_ends(
         "url": f"/media/local/{relative}",
         "duration": 9.0,
     }
-    assert relative.startswith("baby_monitor/nursery/")
+    assert relative.startswith(f"baby_monitor/{ENTRY_ID}/")
 
 
 @pytest.mark.usefixtures("no_drops")
@@ -534,7 +537,7 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
     assert issue.translation_key == "clips_unwritable"
     assert issue.translation_placeholders == {
         "room": "Nursery",
-        "folder": str(media / "baby_monitor" / "nursery"),
+        "folder": str(media / "baby_monitor" / ENTRY_ID),
         "error": str(error),
     }
     assert err.value.translation_key == "clip_write_failed"
@@ -580,12 +583,14 @@ async def test_retention_removes_old_clips_at_setup(
     source_factory: SourceFactory,
 ) -> None:
     """Clips of this room older than the retention go, with their emptied day folders."""
-    old = make_clip(media, "nursery/2025-01-01/010000_cry.wav", 1000, timedelta(days=8))
+    old = make_clip(
+        media, f"{ENTRY_ID}/2025-01-01/010000_cry.wav", 1000, timedelta(days=8)
+    )
     recent = make_clip(
-        media, "nursery/2025-01-07/010000_cry.wav", 1000, timedelta(days=6)
+        media, f"{ENTRY_ID}/2025-01-07/010000_cry.wav", 1000, timedelta(days=6)
     )
     other_room = make_clip(
-        media, "kitchen/2025-01-01/010000_cry.wav", 1000, timedelta(days=30)
+        media, "OTHERENTRY/2025-01-01/010000_cry.wav", 1000, timedelta(days=30)
     )
 
     await setup_integration(hass, mock_config_entry)
@@ -609,7 +614,7 @@ async def test_retention_keeps_the_room_under_its_size_cap(
     size = 3_300_000
     ages = [timedelta(hours=hours) for hours in (4, 3, 2, 1)]
     files = [
-        make_clip(media, f"nursery/2025-01-07/0{n}0000_cry.wav", size, age)
+        make_clip(media, f"{ENTRY_ID}/2025-01-07/0{n}0000_cry.wav", size, age)
         for n, age in enumerate(ages)
     ]
 
@@ -624,3 +629,200 @@ async def test_retention_keeps_the_room_under_its_size_cap(
     assert [path.exists() for path in files] == [False, False, True, True]
     assert Path(response["path"]).exists()
     assert sum(path.stat().st_size for path in clips(media)) <= 10_000_000
+
+
+def room(title: str, number: int, options: dict[str, Any]) -> MockConfigEntry:
+    """Make another room's entry, listened to through its own stream."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=title,
+        entry_id=f"01JBABYMONITORTESTENTRY000{number}",
+        unique_id=f"url:rtsp://192.0.2.{number}/stream1",
+        data={
+            CONF_SOURCE_TYPE: SOURCE_URL,
+            CONF_URL: f"rtsp://192.0.2.{number}/stream1",
+        },
+        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 1.0, **options},
+    )
+
+
+@pytest.mark.usefixtures("scripted_model")
+async def test_rooms_with_the_same_name_keep_their_clips_apart(
+    hass: HomeAssistant,
+    media: Path,
+    mock_config_entry: MockConfigEntry,
+    options: dict[str, Any],
+    source_factory: SourceFactory,
+) -> None:
+    """Each room's clips go to a folder named by its entry id, not by its title."""
+    source_factory.audio = noise(3.0)
+    twin = room("Nursery", 2, options)
+    await setup_integration(hass, mock_config_entry)
+    await setup_integration(hass, twin)
+    for source in source_factory.created:
+        await wait_until(hass, source.drained.is_set)
+
+    await save_clip(hass)
+    await save_clip(hass, config_entry_id=twin.entry_id)
+
+    assert len(clips(media)) == 1
+    assert len(clips(media, twin.entry_id)) == 1
+
+
+@pytest.mark.usefixtures("scripted_model", "source_factory")
+async def test_clips_in_the_old_title_folder_are_moved_at_setup(
+    hass: HomeAssistant, media: Path, mock_config_entry: MockConfigEntry
+) -> None:
+    """Clips an older version saved under the room's title move to its entry's folder.
+
+    A name already taken there gets a number; unfinished writes are dropped; the old folder
+    goes once empty.
+    """
+    age = timedelta(hours=1)
+    moved = make_clip(media, "nursery/2025-01-07/010000_cry.wav", 1000, age)
+    other_day = make_clip(media, "nursery/2025-01-06/230000_laughter.wav", 2000, age)
+    make_clip(media, "nursery/2025-01-07/.020000_cry.wav.part", 10, age)
+    taken = make_clip(media, f"{ENTRY_ID}/2025-01-07/010000_cry.wav", 3000, age)
+
+    await setup_integration(hass, mock_config_entry)
+
+    folder = media / "baby_monitor" / ENTRY_ID
+    assert clips(media) == [
+        folder / "2025-01-06/230000_laughter.wav",
+        taken,
+        folder / "2025-01-07/010000_cry_2.wav",
+    ]
+    assert (folder / "2025-01-06/230000_laughter.wav").stat().st_size == 2000
+    assert (folder / "2025-01-07/010000_cry_2.wav").stat().st_size == 1000
+    assert not moved.exists()
+    assert not other_day.exists()
+    assert not (media / "baby_monitor" / "nursery").exists()
+
+
+@pytest.mark.usefixtures("scripted_model", "source_factory")
+async def test_a_title_folder_two_rooms_share_is_left_alone(
+    hass: HomeAssistant,
+    media: Path,
+    mock_config_entry: MockConfigEntry,
+    options: dict[str, Any],
+) -> None:
+    """Two rooms of one name shared the old folder: whose clips are whose is unknown."""
+    shared = make_clip(
+        media, "nursery/2025-01-07/010000_cry.wav", 1000, timedelta(hours=1)
+    )
+    room("Nursery", 2, options).add_to_hass(hass)
+
+    await setup_integration(hass, mock_config_entry)
+
+    assert shared.exists()
+    assert clips(media) == []
+
+
+@pytest.mark.usefixtures("scripted_model", "source_factory")
+async def test_unfinished_clips_are_removed_at_start(
+    hass: HomeAssistant, media: Path, mock_config_entry: MockConfigEntry
+) -> None:
+    """A write interrupted by a crash or power cut leaves a hidden .part file: it goes."""
+    partial = make_clip(
+        media, f"{ENTRY_ID}/2025-01-07/.010000_cry.wav.part", 100, timedelta(hours=1)
+    )
+    clip = make_clip(
+        media, f"{ENTRY_ID}/2025-01-07/010000_cry.wav", 100, timedelta(hours=1)
+    )
+
+    await setup_integration(hass, mock_config_entry)
+
+    assert not partial.exists()
+    assert clip.exists()
+
+
+@pytest.mark.usefixtures("scripted_model", "source_factory")
+@pytest.mark.parametrize(
+    "options", [{CONF_CLIP_RETENTION_DAYS: 7, CONF_CLIP_MAX_SIZE_MB: 10}]
+)
+async def test_retention_is_applied_every_day(
+    hass: HomeAssistant,
+    media: Path,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Clips that grow too old or too many while Home Assistant runs go within a day."""
+    await setup_integration(hass, mock_config_entry)
+    aging = make_clip(
+        media, f"{ENTRY_ID}/2025-01-01/010000_cry.wav", 1000, timedelta(days=6.5)
+    )
+    older = make_clip(
+        media, f"{ENTRY_ID}/2025-01-07/010000_cry.wav", 6_000_000, timedelta(hours=2)
+    )
+    newer = make_clip(
+        media, f"{ENTRY_ID}/2025-01-07/020000_cry.wav", 6_000_000, timedelta(hours=1)
+    )
+    freezer.tick(timedelta(hours=12))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert aging.exists()  # nothing happens before the day is up
+
+    freezer.tick(timedelta(hours=12))
+    async_fire_time_changed(hass)
+    await wait_until(hass, lambda: not aging.exists() and not older.exists())
+
+    assert newer.exists()
+    assert not aging.parent.exists()
+
+
+@pytest.mark.usefixtures("scripted_model")
+@pytest.mark.parametrize(
+    ("options", "kept"),
+    [
+        ({}, True),
+        ({CONF_KEEP_CLIPS_ON_REMOVE: True}, True),
+        ({CONF_KEEP_CLIPS_ON_REMOVE: False}, False),
+    ],
+    ids=["default", "keep", "delete"],
+)
+async def test_removing_a_room_keeps_or_deletes_its_clips(
+    hass: HomeAssistant,
+    media: Path,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+    kept: bool,
+) -> None:
+    """The room's options decide whether its clips outlive it; other rooms keep theirs."""
+    source_factory.audio = noise(3.0)
+    other_room = make_clip(
+        media, "OTHERENTRY/2025-01-07/010000_cry.wav", 100, timedelta(hours=1)
+    )
+    await setup_integration(hass, mock_config_entry)
+    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    response = await save_clip(hass)
+    assert response is not None
+
+    await hass.config_entries.async_remove(ENTRY_ID)
+    await hass.async_block_till_done()
+
+    assert Path(response["path"]).exists() is kept
+    assert (media / "baby_monitor" / ENTRY_ID).exists() is kept
+    assert other_room.exists()
+
+
+@pytest.mark.usefixtures("source_factory")
+@pytest.mark.parametrize("options", [{CONF_KEEP_CLIPS_ON_REMOVE: False}])
+async def test_removing_a_room_that_never_started_deletes_its_old_folder(
+    hass: HomeAssistant,
+    media: Path,
+    mock_config_entry: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """A room removed before its clips were moved loses the old title-named folder too."""
+    old = make_clip(media, "nursery/2025-01-07/010000_cry.wav", 100, timedelta(hours=1))
+    with patch(
+        "custom_components.baby_monitor.runtime.DEFAULT_MODEL",
+        tmp_path / "missing.json",
+    ):
+        await setup_integration(hass, mock_config_entry)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+
+    await hass.config_entries.async_remove(ENTRY_ID)
+    await hass.async_block_till_done()
+
+    assert not old.exists()

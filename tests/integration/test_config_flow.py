@@ -21,6 +21,7 @@ from custom_components.baby_monitor.const import (
     CONF_DEVICE,
     CONF_HOLD_S,
     CONF_HOP_S,
+    CONF_KEEP_CLIPS_ON_REMOVE,
     CONF_LAUGHTER_THRESHOLD,
     CONF_SAVE_CLIPS,
     CONF_SOUNDS,
@@ -423,6 +424,7 @@ async def test_options_flow(
         CONF_SAVE_CLIPS: False,
         CONF_CLIP_RETENTION_DAYS: 7,
         CONF_CLIP_MAX_SIZE_MB: 500,
+        CONF_KEEP_CLIPS_ON_REMOVE: True,
     }
 
 
@@ -480,19 +482,21 @@ async def test_options_fall_back_when_model_metadata_is_unreadable(
 async def test_options_flow_clip_settings(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """Saving clips is offered off, kept 7 days and 500 MB; saved values come back next time."""
+    """Clips are offered off, 7 days, 500 MB, kept after removal; saved values come back."""
     mock_config_entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
     defaults = {str(key): key.default() for key in result["data_schema"].schema}
     assert defaults[CONF_SAVE_CLIPS] is False
     assert defaults[CONF_CLIP_RETENTION_DAYS] == 7
     assert defaults[CONF_CLIP_MAX_SIZE_MB] == 500
+    assert defaults[CONF_KEEP_CLIPS_ON_REMOVE] is True
 
     options = {
         CONF_SOUNDS: ["cry", "laughter"],
         CONF_SAVE_CLIPS: True,
         CONF_CLIP_RETENTION_DAYS: 30,
         CONF_CLIP_MAX_SIZE_MB: 2000,
+        CONF_KEEP_CLIPS_ON_REMOVE: False,
     }
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], options
@@ -508,6 +512,7 @@ async def test_options_flow_clip_settings(
     assert suggested[CONF_SAVE_CLIPS] is True
     assert suggested[CONF_CLIP_RETENTION_DAYS] == 30
     assert suggested[CONF_CLIP_MAX_SIZE_MB] == 2000
+    assert suggested[CONF_KEEP_CLIPS_ON_REMOVE] is False
 
 
 async def test_options_flow_rejects_a_clip_size_below_10_mb(
