@@ -1,17 +1,22 @@
-"""Decoding without ffmpeg, and the BLAS limit without threadpoolctl: the fallbacks hold."""
+"""Decoding in bounded blocks, without ffmpeg too, and the BLAS limit without threadpoolctl."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+import subprocess
 import sys
+from typing import Any
 import wave
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from custom_components.baby_monitor.engine import audio, blas
 from custom_components.baby_monitor.engine.audio import (
     AudioError,
+    decode_blocks,
     decode_file,
     sanitize,
 )
@@ -99,8 +104,6 @@ def test_single_threaded_without_threadpoolctl(monkeypatch: pytest.MonkeyPatch) 
 
 def test_video_without_sound_says_there_is_no_audio_stream(tmp_path: Path) -> None:
     """A camera recording without an audio track is named as such."""
-    import subprocess
-
     video = tmp_path / "silent_camera.mp4"
     subprocess.run(
         [
@@ -123,3 +126,74 @@ def test_wav_with_no_frames_has_no_samples(tmp_path: Path) -> None:
     """A valid WAV header with no frames is reported as holding no audio."""
     with pytest.raises(AudioError, match="no audio samples"):
         decode_file(write(tmp_path / "empty.wav", b"", 2, 16000))
+
+
+def whole_file_ffmpeg(path: Path) -> npt.NDArray[np.float32]:
+    """Decode the file in one ffmpeg run, as `decode_file` did before it streamed."""
+    done = subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0"),
+            *("-f", "s16le", "-ac", "1", "-ar", "16000", "-"),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    return audio.pcm16_to_float(done.stdout)
+
+
+def test_ffmpeg_blocks_are_bounded_and_join_to_the_whole_file(
+    validation_clip: Callable[[str, str], Path],
+) -> None:
+    """Blocks never exceed `block_samples` and together are exactly the one-run decode."""
+    path = validation_clip("other", "librosa_data")
+    whole = whole_file_ffmpeg(path)
+    for size in (4000, 16001, 10**7):
+        blocks = list(decode_blocks(path, 16000, size))
+        assert max(block.size for block in blocks) <= size
+        np.testing.assert_array_equal(np.concatenate(blocks), whole)
+
+
+@pytest.mark.usefixtures("no_ffmpeg")
+@pytest.mark.parametrize("rate", [16000, 44100])
+def test_wav_fallback_reads_in_blocks(tmp_path: Path, rate: int) -> None:
+    """Without ffmpeg a WAV is read a block at a time, with the same samples as all at once."""
+    t = np.arange(rate * 5) / rate
+    tone = np.round(np.sin(2 * np.pi * 440 * t) * 16000).astype("<i2")
+    path = write(tmp_path / "x.wav", np.repeat(tone, 2).tobytes(), 2, rate, 2)
+    whole = audio.resample(tone.astype(np.float32) / 32768, rate, 16000)
+    for size in (1000, 16000, 10**6):
+        blocks = list(decode_blocks(path, 16000, size))
+        assert max(block.size for block in blocks) <= size + 16
+        np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-6)
+
+
+def test_closing_the_blocks_early_stops_ffmpeg(
+    monkeypatch: pytest.MonkeyPatch, validation_clip: Callable[[str, str], Path]
+) -> None:
+    """A caller that stops after one block leaves no decoder running."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    class Recorded(subprocess.Popen[bytes]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    blocks = decode_blocks(validation_clip("other", "librosa_data"), 16000, 1600)
+    assert next(blocks).size == 1600
+    blocks.close()
+    assert started and started[0].poll() is not None
+
+
+def test_a_decoder_that_stalls_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoder that produces nothing for the timeout is killed and the file reported."""
+    hang = tmp_path / "ffmpeg"
+    hang.write_text("#!/bin/sh\nexec sleep 30\n")
+    hang.chmod(0o755)
+    monkeypatch.setattr(audio, "ffmpeg_path", lambda: str(hang))
+    monkeypatch.setattr(audio, "_DECODE_TIMEOUT_S", 0.5)
+    clip = write(tmp_path / "x.wav", bytes(3200), 2, 16000)
+    with pytest.raises(AudioError, match=r"decoding stalled: no audio for 0.5 s"):
+        decode_file(clip)
