@@ -45,8 +45,16 @@ class ModelMetadata:
         return self.frontend.frames_for(self.window_s)
 
     def read_model(self) -> bytes:
-        """Return the `.tflite` bytes after checking them against the metadata."""
+        """Return the `.tflite` bytes after checking their size, then their sha256."""
+        from .tflite import MAX_MODEL_FILE_BYTES  # noqa: PLC0415 - numpy kernels load lazily
+
         try:
+            size = self.model_path.stat().st_size
+            if size > MAX_MODEL_FILE_BYTES:
+                raise ModelError(
+                    f"model file {self.model_path} is {size} bytes, larger than the "
+                    f"{MAX_MODEL_FILE_BYTES} a model may have"
+                )
             content = self.model_path.read_bytes()
         except OSError as err:
             raise ModelError(

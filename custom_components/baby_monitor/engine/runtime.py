@@ -30,14 +30,23 @@ class _Interpreter(Protocol):
     def get_tensor(self, tensor_index: int) -> npt.NDArray[Any]: ...
 
 
+def _check(content: bytes) -> None:
+    """Hold every backend to the numpy executor's parser and memory caps (untrusted files)."""
+    from .tflite import parse_model  # noqa: PLC0415 - heavy only when loading
+
+    parse_model(content)
+
+
 def _litert(content: bytes) -> _Interpreter:
     module = importlib.import_module("ai_edge_litert.interpreter")
+    _check(content)
     interpreter: _Interpreter = module.Interpreter(model_content=content, num_threads=1)
     return interpreter
 
 
 def _tflite(content: bytes) -> _Interpreter:
     module = importlib.import_module("tflite_runtime.interpreter")
+    _check(content)
     interpreter: _Interpreter = module.Interpreter(model_content=content, num_threads=1)
     return interpreter
 

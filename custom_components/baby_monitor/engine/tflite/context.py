@@ -8,6 +8,7 @@ from typing import Any
 import numpy.typing as npt
 
 from .flatbuffer import Node, Tensor
+from .limits import MemoryBudget
 from .quantization import (
     FLOAT_ACTIVATIONS,
     QParams,
@@ -36,15 +37,23 @@ type Step = tuple[Kernel, tuple[int, ...]]
 class Context:
     """What an operator builder sees: its node, tensor metadata and constant values."""
 
-    __slots__ = ("constants", "node", "tensors")
+    __slots__ = ("budget", "constants", "node", "tensors")
 
     def __init__(
-        self, tensors: list[Tensor], constants: dict[int, _Array], node: Node
+        self,
+        tensors: list[Tensor],
+        constants: dict[int, _Array],
+        node: Node,
+        budget: MemoryBudget | None = None,
     ) -> None:
-        """Describe `node` against the model's tensors and the constants known so far."""
+        """Describe `node` against the model's tensors and the constants known so far.
+
+        `budget` is the model's, charged for the scratch buffers the operator keeps.
+        """
         self.tensors = tensors
         self.constants = constants
         self.node = node
+        self.budget = budget if budget is not None else MemoryBudget()
 
     def error(self, problem: str) -> TFLiteFormatError:
         """Return an error about this operator, naming it and its position in the model."""
@@ -52,6 +61,13 @@ class Context:
         return TFLiteFormatError(
             f"operator {node.name} (builtin {node.code}, operator {node.position}): {problem}"
         )
+
+    def reserve(self, size: int, what: str) -> None:
+        """Charge `size` bytes of scratch to the model's budget before allocating them."""
+        try:
+            self.budget.charge(size, what)
+        except TFLiteFormatError as err:
+            raise self.error(str(err)) from None
 
     def has_input(self, position: int) -> bool:
         """Whether input `position` is present (optional inputs may be left out as -1)."""

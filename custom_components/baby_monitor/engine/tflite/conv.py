@@ -23,7 +23,7 @@ from .quantization import (
     qparams,
     quantizer,
 )
-from .schema import MAX_TENSOR_BYTES, PADDING_SAME, PADDING_VALID
+from .schema import PADDING_SAME, PADDING_VALID
 
 __all__ = ["BUILDERS"]
 
@@ -102,6 +102,7 @@ def _geometry(
 
 
 def _window_loader(
+    ctx: Context,
     shape: tuple[int, ...],
     geom: _Geometry,
     fill: float,
@@ -113,26 +114,17 @@ def _window_loader(
     The windows are a strided view of the buffer built once here, so a call costs one copy.
     """
     batch, height, width, channels = shape
-    padded_size = (
-        batch
-        * (height + geom.pad_top + geom.pad_bottom)
-        * (width + geom.pad_left + geom.pad_right)
-        * channels
-        * repeat
-        * np.dtype(dtype).itemsize
+    padded_shape = (
+        batch,
+        height + geom.pad_top + geom.pad_bottom,
+        width + geom.pad_left + geom.pad_right,
+        channels * repeat,
     )
-    if padded_size > MAX_TENSOR_BYTES:
-        raise ValueError(f"padded input of {padded_size} bytes is implausibly large")
-    padded = np.full(
-        (
-            batch,
-            height + geom.pad_top + geom.pad_bottom,
-            width + geom.pad_left + geom.pad_right,
-            channels * repeat,
-        ),
-        fill,
-        dtype=dtype,
+    ctx.reserve(
+        math.prod(padded_shape) * np.dtype(dtype).itemsize,
+        f"padded input of shape {list(padded_shape)}",
     )
+    padded = np.full(padded_shape, fill, dtype=dtype)
     interior = padded[
         :, geom.pad_top : geom.pad_top + height, geom.pad_left : geom.pad_left + width
     ]
@@ -283,8 +275,12 @@ def _build_conv_2d(ctx: Context) -> Step:
 
         return pointwise, (ctx.index(0),)
 
-    load = _window_loader(x.shape, geom, fill, np.float32)
+    load = _window_loader(ctx, x.shape, geom, fill, np.float32)
     columns = kernel_h * kernel_w * channels
+    ctx.reserve(
+        batch * geom.out_h * geom.out_w * columns * 4,
+        f"{batch * geom.out_h * geom.out_w} x {columns} matrix of patches",
+    )
 
     def conv(values: _Array) -> _Array:
         # (n, oh, ow, c, kh, kw) -> rows of (kh, kw, c) patches: TFLite's filter order.
@@ -325,7 +321,7 @@ def _build_depthwise_conv_2d(ctx: Context) -> Step:
     )
     ctx.expect_output_shape((x.shape[0], geom.out_h, geom.out_w, out_channels))
     load = _window_loader(
-        x.shape, geom, fill, np.float32, repeat=out_channels // channels
+        ctx, x.shape, geom, fill, np.float32, repeat=out_channels // channels
     )
 
     def depthwise(values: _Array) -> _Array:
@@ -386,32 +382,34 @@ def _build_pool(ctx: Context, average: bool) -> Step:
     ctx.expect_output_shape((x.shape[0], geom.out_h, geom.out_w, x.shape[3]))
     if not x.quantized:
         activate = ctx.float_activation(activation)
-        return _float_pool(x.shape, geom, average, activate), (ctx.index(0),)
+        return _float_pool(ctx, geom, average, activate), (ctx.index(0),)
     params = qparams(out)
     bounds = ctx.activation_bounds(activation, params)
     if qparams(x) != params:
-        return dequantized_unary(ctx, _float_pool(x.shape, geom, average, None), bounds)
-    return _quantized_pool(x.shape, geom, average, params, bounds), (ctx.index(0),)
+        return dequantized_unary(ctx, _float_pool(ctx, geom, average, None), bounds)
+    return _quantized_pool(ctx, geom, average, params, bounds), (ctx.index(0),)
 
 
-def _window_counts(shape: tuple[int, ...], geom: _Geometry) -> _F32:
+def _window_counts(ctx: Context, geom: _Geometry) -> _F32:
     """Count the non-padding elements under each window, as shape (1, oh, ow, 1)."""
+    shape = ctx.input(0).shape
     ones = np.ones((1, shape[1], shape[2], 1), dtype=np.float32)
-    counts: _F32 = _window_loader(ones.shape, geom, 0.0, np.float32)(ones).sum(
+    counts: _F32 = _window_loader(ctx, ones.shape, geom, 0.0, np.float32)(ones).sum(
         axis=(4, 5)
     )
     return counts
 
 
 def _float_pool(
-    shape: tuple[int, ...],
+    ctx: Context,
     geom: _Geometry,
     average: bool,
     activate: Callable[[_Array], _Array] | None,
 ) -> Kernel:
+    shape = ctx.input(0).shape
     if average:
-        load = _window_loader(shape, geom, 0.0, np.float32)
-        counts = _window_counts(shape, geom)
+        load = _window_loader(ctx, shape, geom, 0.0, np.float32)
+        counts = _window_counts(ctx, geom)
 
         def average_pool(values: _Array) -> _Array:
             result = load(values).sum(axis=(4, 5))
@@ -420,7 +418,7 @@ def _float_pool(
 
         return average_pool
 
-    load = _window_loader(shape, geom, -np.inf, np.float32)
+    load = _window_loader(ctx, shape, geom, -np.inf, np.float32)
 
     def max_pool(values: _Array) -> _Array:
         result = load(values).max(axis=(4, 5))
@@ -430,7 +428,7 @@ def _float_pool(
 
 
 def _quantized_pool(
-    shape: tuple[int, ...],
+    ctx: Context,
     geom: _Geometry,
     average: bool,
     params: QParams,
@@ -438,9 +436,10 @@ def _quantized_pool(
 ) -> Kernel:
     """Pooling on raw integers, for input and output sharing one quantisation (the usual case)."""
     low, high = bounds
+    shape = ctx.input(0).shape
     if average:
-        load = _window_loader(shape, geom, 0.0, np.float32)
-        counts = _window_counts(shape, geom)
+        load = _window_loader(ctx, shape, geom, 0.0, np.float32)
+        counts = _window_counts(ctx, geom)
         half = np.floor(counts / 2)
         low_f, high_f = np.float32(low), np.float32(high)
 
@@ -454,7 +453,7 @@ def _quantized_pool(
 
         return average_pool
 
-    load = _window_loader(shape, geom, params.qmin, params.dtype)
+    load = _window_loader(ctx, shape, geom, params.qmin, params.dtype)
 
     def max_pool(values: _Array) -> _Array:
         result: _Array = np.clip(load(values).max(axis=(4, 5)), low, high)
@@ -471,6 +470,23 @@ def _build_average_pool_2d(ctx: Context) -> Step:
     return _build_pool(ctx, average=True)
 
 
+def _matmul_shape(
+    ctx: Context,
+    left: tuple[int, ...],
+    right: tuple[int, ...],
+    adjoint_left: bool,
+    adjoint_right: bool,
+) -> tuple[int, ...]:
+    """Output shape of a batched matmul, checked before anything is multiplied."""
+    if len(left) < 2 or len(right) < 2:
+        raise ctx.error(f"operands of shapes {list(left)} and {list(right)}")
+    rows, inner = left[-1:-3:-1] if adjoint_left else left[-2:]
+    inner_right, columns = right[-1:-3:-1] if adjoint_right else right[-2:]
+    if inner != inner_right:
+        raise ctx.error(f"operands of shapes {list(left)} and {list(right)}")
+    return (*np.broadcast_shapes(left[:-2], right[:-2]), rows, columns)
+
+
 def _build_batch_matmul(ctx: Context) -> Step:
     opts = ctx.node.options
     adjoint_left, adjoint_right = opts.flag(0), opts.flag(1)
@@ -478,6 +494,11 @@ def _build_batch_matmul(ctx: Context) -> Step:
     finish = quantizer(qparams(out)) if out.quantized else identity
     convert_left = dequantizer(ctx.input(0)) if out.quantized else identity
     convert_right = dequantizer(ctx.input(1)) if out.quantized else identity
+    ctx.expect_output_shape(
+        _matmul_shape(
+            ctx, ctx.input(0).shape, ctx.input(1).shape, adjoint_left, adjoint_right
+        )
+    )
 
     def operand(
         values: _Array, convert: Callable[[_Array], _Array], adjoint: bool

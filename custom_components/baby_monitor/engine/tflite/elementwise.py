@@ -105,6 +105,8 @@ def _build_binary(ctx: Context, function: Callable[[_Array, _Array], _Array]) ->
     left, right = ctx.input(0), ctx.input(1)
     if left.quantized != out.quantized or right.quantized != out.quantized:
         raise ctx.error("mixes quantised and float operands")
+    # Broadcasting can make a result far larger than either operand: check it first.
+    ctx.expect_output_shape(np.broadcast_shapes(left.shape, right.shape))
     convert_left = dequantizer(left) if out.quantized else identity
     convert_right = dequantizer(right) if out.quantized else identity
     if ctx.is_constant(1):

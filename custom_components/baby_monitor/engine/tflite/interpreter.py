@@ -17,6 +17,7 @@ import numpy.typing as npt
 from . import conv, elementwise, layout
 from .context import Context, Kernel, Step
 from .flatbuffer import Model, Node, parse_model
+from .limits import MAX_MODEL_FILE_BYTES, MemoryBudget
 from .schema import TFLiteFormatError
 
 __all__ = ["SUPPORTED_OPERATORS", "NumpyInterpreter"]
@@ -43,12 +44,24 @@ class NumpyInterpreter:
         model_path: str | os.PathLike[str] | None = None,
         model_content: bytes | None = None,
     ) -> None:
-        """Decode the model and build its execution plan; raise TFLiteFormatError if unusable."""
+        """Decode the model and build its execution plan; raise TFLiteFormatError if unusable.
+
+        The model's tensors, weight copies and scratch buffers must fit in
+        ``limits.MAX_MEMORY_BYTES``, each checked before it is allocated.
+        """
         if model_content is None:
             if model_path is None:
                 raise ValueError("pass model_path or model_content")
-            model_content = Path(model_path).read_bytes()
+            path = Path(model_path)
+            size = path.stat().st_size
+            if size > MAX_MODEL_FILE_BYTES:
+                raise TFLiteFormatError(
+                    f"model {path} is {size} bytes, larger than the {MAX_MODEL_FILE_BYTES} a "
+                    "model may have"
+                )
+            model_content = path.read_bytes()
         model = parse_model(bytes(model_content))
+        self._budget: MemoryBudget = model.budget
         self._tensors = model.tensors
         self._inputs = model.inputs
         self._outputs = model.outputs
@@ -70,7 +83,7 @@ class NumpyInterpreter:
                     f"operator {node.name} (builtin {node.code}) is not supported by the "
                     "numpy executor"
                 )
-            ctx = Context(self._tensors, self._constants, node)
+            ctx = Context(self._tensors, self._constants, node, self._budget)
             output = ctx.output.index
             try:
                 kernel, runtime = builder(ctx)
@@ -106,7 +119,7 @@ class NumpyInterpreter:
             for (kernel, runtime, output), node in zip(
                 self._plan, self._plan_nodes, strict=True
             ):
-                ctx = Context(self._tensors, self._constants, node)
+                ctx = Context(self._tensors, self._constants, node, self._budget)
                 try:
                     result = kernel(*(values[i] for i in runtime))
                 except _BUILD_ERRORS as err:

@@ -15,7 +15,6 @@ __all__ = [
     "ACT_TANH",
     "CUSTOM_OPERATOR",
     "FILE_IDENTIFIER",
-    "MAX_TENSOR_BYTES",
     "OPERATOR_NAMES",
     "PADDING_SAME",
     "PADDING_VALID",
@@ -90,9 +89,6 @@ QUANTIZED_DTYPES: Final = frozenset(
 )
 
 SCHEMA_VERSION: Final = 3
-MAX_TENSOR_BYTES: Final = (
-    1 << 31
-)  # a larger tensor means a corrupt file on this hardware
 FILE_IDENTIFIER: Final = b"TFL3"
 
 # Padding and ActivationFunctionType enums of schema.fbs.
