@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 import threading
 import time
 from typing import Any
@@ -28,16 +27,12 @@ class SlowController:
 
 
 @pytest.fixture
-def controller(monkeypatch: pytest.MonkeyPatch) -> Generator[SlowController]:
+def controller(monkeypatch: pytest.MonkeyPatch) -> SlowController:
     """Give blas a fresh process state with a slow controller."""
     fake = SlowController()
     monkeypatch.setattr(blas, "_controller", lambda: fake)
-    limit_once = getattr(blas, "_limit_once", None)
-    if limit_once is not None:
-        limit_once.cache_clear()
-    yield fake
-    if limit_once is not None:
-        limit_once.cache_clear()
+    monkeypatch.setattr(blas, "_limited", False, raising=False)
+    return fake
 
 
 def test_two_threads_set_the_limit_once(controller: SlowController) -> None:
@@ -67,8 +62,11 @@ def test_two_threads_set_the_limit_once(controller: SlowController) -> None:
 def test_limit_threads_says_whether_a_limit_is_set(
     controller: SlowController, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """True with threadpoolctl; False (and nothing set) without it."""
-    assert blas.limit_threads() is True
-    blas._limit_once.cache_clear()
+    """False without threadpoolctl, and the limit is still set once it can be; then True."""
     monkeypatch.setattr(blas, "_controller", lambda: None)
     assert blas.limit_threads() is False
+
+    monkeypatch.setattr(blas, "_controller", lambda: controller)
+    assert blas.limit_threads() is True
+    assert blas.limit_threads() is True
+    assert len(controller.limits) == 1

@@ -21,6 +21,8 @@ from typing import Any
 __all__ = ["limit_threads", "single_threaded"]
 
 _LOCK = threading.Lock()
+_limited = False
+"""Whether this process's BLAS has been limited (it stays so)."""
 
 
 @cache
@@ -32,23 +34,17 @@ def _controller() -> Any:
     return ThreadpoolController()
 
 
-@cache
-def _limit_once() -> bool:
-    """Limit BLAS to one thread for the rest of the process; False without threadpoolctl."""
-    controller = _controller()
-    if controller is None:
-        return False
-    controller.limit(limits=1, user_api="blas")
-    return True
-
-
 def limit_threads() -> bool:
     """Limit BLAS to one thread, once per process, whichever thread comes first.
 
-    Returns whether a limit is in place (False without threadpoolctl).
+    Returns whether the limit is in place (False without threadpoolctl).
     """
+    global _limited  # noqa: PLW0603 - the process's BLAS is one global too
     with _LOCK:
-        return _limit_once()
+        if not _limited and (controller := _controller()) is not None:
+            controller.limit(limits=1, user_api="blas")
+            _limited = True
+        return _limited
 
 
 @contextlib.contextmanager
