@@ -34,10 +34,7 @@ async def test_diagnostics_redact_credentials(
     text = json.dumps(diagnostics, default=str)
     for secret in ("parent", "hunter2", "s3cr3t"):
         assert secret not in text
-    assert (
-        diagnostics["entry"]["data"]["url"]
-        == "rtsp://192.0.2.10:554"
-    )
+    assert diagnostics["entry"]["data"]["url"] == "rtsp://192.0.2.10:554"
     runtime = diagnostics["runtime"]
     assert runtime["source"] == "rtsp://192.0.2.10:554"
     assert runtime["available"] is True
