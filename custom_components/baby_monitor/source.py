@@ -29,8 +29,8 @@ from .engine.sources import (
     SoundDeviceSource,
     SourceError,
     redact_url,
-)
     strip_credentials,
+)
 
 
 def split_device(value: str) -> tuple[str, str]:
