@@ -30,12 +30,25 @@ def parse(argv: list[str]) -> Options:
         help="leave out the PulseAudio microphone room",
     )
     parser.add_argument("--no-browser", action="store_true", help="take no screenshot")
+    parser.add_argument(
+        "--cpu-report",
+        type=Path,
+        default=ROOT / "bench" / "hass_cpu.json",
+        help="where hass's CPU figures go besides --out (bench/hass_cpu.json, for the report)",
+    )
+    parser.add_argument(
+        "--no-cpu",
+        action="store_true",
+        help="skip measuring hass's CPU listening vs paused (about 40 s)",
+    )
     args = parser.parse_args(argv)
     return Options(
         out=args.out.resolve(),
         screenshot=args.screenshot.resolve(),
         microphone=not args.no_microphone,
         browser=not args.no_browser,
+        cpu_report=args.cpu_report.resolve(),
+        cpu=not args.no_cpu,
     )
 
 

@@ -95,6 +95,13 @@ class HomeAssistant:
         return self.config_dir.parent / "hass.out"
 
     @property
+    def pid(self) -> int:
+        """Process id of hass (`scripts/develop` execs it)."""
+        if self._proc is None:
+            raise HassError("hass is not running")
+        return self._proc.pid
+
+    @property
     def returncode(self) -> int | None:
         """Exit status once the process has ended."""
         return None if self._proc is None else self._proc.returncode
@@ -259,3 +266,18 @@ class HomeAssistant:
             raise HassError(f"the {menu_option} flow did not create an entry: {result}")
         entry: dict[str, Any] = result["result"]
         return entry
+
+    async def set_options(self, entry_id: str, options: dict[str, Any]) -> None:
+        """Save an entry's options through its options flow (the entry reloads)."""
+        flow = await self.request(
+            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+        )
+        if flow.get("type") != "form":
+            raise HassError(f"expected the options form, got {flow}")
+        result = await self.request(
+            "POST",
+            f"/api/config/config_entries/options/flow/{flow['flow_id']}",
+            options,
+        )
+        if result.get("type") != "create_entry":
+            raise HassError(f"the options flow did not save: {result}")

@@ -31,6 +31,9 @@ import time
 import traceback
 from typing import Any
 
+from custom_components.baby_monitor.engine.audio import pcm16_to_float
+
+from . import cpu
 from .browser import BrowserError, Chromium
 from .hass import HassError, HomeAssistant
 from .program import Program, build_program
@@ -393,8 +396,10 @@ class Options:
 
     out: Path
     screenshot: Path
+    cpu_report: Path
     microphone: bool = True
     browser: bool = True
+    cpu: bool = True
 
 
 class Run:
@@ -430,6 +435,7 @@ class Run:
             "chromium.log",
             "pulseaudio.log",
             "e2e_device.png",
+            "hass_cpu.json",
         ):
             (out / stale).unlink(missing_ok=True)
         # Cleanups run last-registered first: the websocket, Home Assistant, then its sources.
@@ -579,6 +585,87 @@ class Run:
         )
         if self.options.browser:
             await self._screenshot(hass, out)
+        if self.options.cpu:
+            await self._measure_cpu(hass, watcher, out, program)
+
+    async def _measure_cpu(
+        self, hass: HomeAssistant, watcher: EventWatcher, out: Path, program: Program
+    ) -> None:
+        """Measure hass's CPU listening (default backend, then numpy) vs paused, and the engine's.
+
+        Runs after every other check: switching the backend reloads the entries and pausing
+        closes the sources. Written to hass_cpu.json here and beside the benchmark report.
+        """
+        rooms = self.rooms
+        sources = len(rooms)
+        diagnostics = await hass.request(
+            "GET", f"/api/diagnostics/config_entry/{rooms[0].entry_id}"
+        )
+        runtime = (diagnostics.get("data") or {}).get("runtime") or {}
+        default = str((runtime.get("model") or {}).get("backend", "unknown"))
+        listening: dict[str, cpu.Stretch] = {}
+
+        async def stretch(count: int) -> cpu.Stretch:
+            before = cpu.sample(hass.pid)
+            await asyncio.sleep(cpu.STRETCH_S)
+            return cpu.Stretch(before, cpu.sample(hass.pid), count)
+
+        self.timeline.now(
+            "run", f"CPU: {cpu.STRETCH_S:g} s listening ({default}, {sources} rooms)"
+        )
+        listening[default] = await stretch(sources)
+        if default != "numpy":
+            reloaded = time.time()
+            for room in rooms:
+                await hass.set_options(room.entry_id, {"backend": "numpy"})
+            scored = await watcher.wait_for(
+                lambda records: all(
+                    any(
+                        t > reloaded and _is_number(s)
+                        for t, s, _r in room.states(records, "sound_level")
+                    )
+                    for room in rooms
+                ),
+                WARMUP_TIMEOUT_S,
+            )
+            if not self.check("CPU: every room scores again on numpy", scored):
+                return
+            await asyncio.sleep(cpu.SETTLE_S)
+            self.timeline.now("run", f"CPU: {cpu.STRETCH_S:g} s listening (numpy)")
+            listening["numpy"] = await stretch(sources)
+        await watcher.call(
+            "call_service",
+            domain="switch",
+            service="turn_off",
+            target={"entity_id": [room.entities["listening"] for room in rooms]},
+        )
+        await asyncio.sleep(cpu.SETTLE_S)
+        self.timeline.now(
+            "run", f"CPU: {cpu.STRETCH_S:g} s paused; the engine alone meanwhile"
+        )
+        audio = pcm16_to_float(program.pcm())[
+            : round(cpu.ENGINE_AUDIO_S * cpu.SAMPLE_RATE)
+        ]
+
+        def engine() -> dict[str, float]:
+            return {b: cpu.engine_ms_per_audio_s(b, audio) for b in listening}
+
+        paused, engine_ms = await asyncio.gather(stretch(0), asyncio.to_thread(engine))
+        result = cpu.figures(listening, paused, engine_ms, sources) | {
+            "default_backend": default,
+            "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+        text = json.dumps(result, indent=2) + "\n"
+        (out / "hass_cpu.json").write_text(text, encoding="utf-8")
+        self.options.cpu_report.parent.mkdir(parents=True, exist_ok=True)
+        self.options.cpu_report.write_text(text, encoding="utf-8")
+        for backend, row in result["backends"].items():
+            self.timeline.now(
+                "run",
+                f"CPU, {backend}: hass {row['hass_listening']:.2f} ms per audio s listening, "
+                f"{result['hass_paused']:.2f} paused, engine {row['engine']:.2f} -> overhead "
+                f"{row['overhead']:.2f} ms (target <= {cpu.TARGET_MS:g}); ffmpeg {row['ffmpeg']} ms",
+            )
 
     async def _check_diagnostics(
         self, hass: HomeAssistant, room: Room, program: Program

@@ -1,0 +1,162 @@
+"""What listening costs inside Home Assistant: the hass process's CPU time, listening vs paused.
+
+DESIGN.md §5 bounds the CPU the integration adds inside a running Home Assistant, beyond the
+engine's own cost, at 2 ms per second of audio. Here:
+
+* **hass.** The hass process's own CPU time (user + system, every thread; its ffmpeg children
+  apart) over `STRETCH_S` while every room listens, and over as long with every room paused (the
+  listening switch off closes the source), per second of audio heard by all rooms together. The
+  difference is what listening costs inside Home Assistant.
+* **Engine.** The same engine (frontend, windows every hop, model, detectors) on the programme's
+  audio in 0.1-s blocks, in this process during the paused stretch: the least of
+  `ENGINE_REPEATS` passes, like `scripts/bench`.
+* **Overhead** = hass listening - hass paused - engine: reading the source, the hand-offs to the
+  executor, state writes, the picture, statistics.
+* **ffmpeg.** The CPU time of hass's ffmpeg children over the listening stretch, per audio second.
+
+Process CPU time is kept by the kernel per process, so a busy neighbour on the machine slows the
+stretches down but adds little to them; what is left is Home Assistant's own background work,
+which the paused stretch measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import time
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import psutil
+
+from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
+from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
+from custom_components.baby_monitor.engine.runtime import load_runtime
+
+STRETCH_S: Final = 10.0
+"""Seconds of each stretch (listening per backend, paused)."""
+SETTLE_S: Final = 3.0
+"""Wait after pausing, until the sources are closed and their last windows scored."""
+ENGINE_AUDIO_S: Final = 30.0
+ENGINE_REPEATS: Final = 3
+BLOCK_S: Final = 0.1
+TARGET_MS: Final = 2.0
+"""DESIGN.md §5: CPU the integration adds beyond the engine's own, per second of audio."""
+SAMPLE_RATE: Final = 16000
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    """CPU seconds used so far by hass and by its live ffmpeg children, at a monotonic time."""
+
+    at: float
+    hass_s: float
+    ffmpeg_s: float
+    ffmpeg_count: int
+
+
+def sample(pid: int) -> CpuSample:
+    """Read hass's CPU time (its own threads only) and its ffmpeg children's."""
+    proc = psutil.Process(pid)
+    own = proc.cpu_times()
+    ffmpeg, count = 0.0, 0
+    for child in proc.children(recursive=True):
+        try:
+            if child.name() == "ffmpeg":
+                times = child.cpu_times()
+                ffmpeg += times.user + times.system
+                count += 1
+        except psutil.NoSuchProcess:
+            continue
+    return CpuSample(time.monotonic(), own.user + own.system, ffmpeg, count)
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """CPU used between two samples, with `sources` rooms listening (0: paused)."""
+
+    before: CpuSample
+    after: CpuSample
+    sources: int
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds the stretch lasted."""
+        return self.after.at - self.before.at
+
+    @property
+    def audio_s(self) -> float:
+        """Seconds of audio heard by all rooms together (real-time sources)."""
+        return self.wall_s * self.sources
+
+    def hass_ms_per_s(self, sources: int) -> float:
+        """Return hass's CPU time per second of `sources` rooms' audio (ms)."""
+        return (
+            1000.0 * (self.after.hass_s - self.before.hass_s) / (self.wall_s * sources)
+        )
+
+    @property
+    def ffmpeg_ms_per_audio_s(self) -> float | None:
+        """Return ffmpeg's CPU time per audio second (None if the children changed meanwhile)."""
+        if self.sources == 0 or self.before.ffmpeg_count != self.after.ffmpeg_count:
+            return None
+        return 1000.0 * (self.after.ffmpeg_s - self.before.ffmpeg_s) / self.audio_s
+
+
+def engine_ms_per_audio_s(
+    backend: str, audio: npt.NDArray[np.float32], repeats: int = ENGINE_REPEATS
+) -> float:
+    """Measure the engine's CPU time per second of audio on `backend`, fed like hass feeds it.
+
+    Blocking (seconds): run it in a thread.
+    """
+    listener = Listener(
+        load_runtime(load_metadata(DEFAULT_MODEL), backend),  # type: ignore[arg-type]
+        hop_s=DEFAULT_HOP_S,
+    )
+    block = round(BLOCK_S * SAMPLE_RATE)
+    listener.feed(audio[: 8 * SAMPLE_RATE])  # warm up: the first invoke allocates
+    passes = []
+    for _ in range(repeats):
+        listener.stream.reset()
+        start = time.process_time()
+        for i in range(0, audio.size, block):
+            listener.feed(audio[i : i + block])
+        passes.append(time.process_time() - start)
+    return 1000.0 * min(passes) / (audio.size / SAMPLE_RATE)
+
+
+def figures(
+    listening: dict[str, Stretch],
+    paused: Stretch,
+    engine: dict[str, float],
+    sources: int,
+) -> dict[str, Any]:
+    """Sum up the figures per backend, in ms CPU per second of audio (a JSON-ready dict)."""
+    idle = paused.hass_ms_per_s(sources)
+    backends: dict[str, Any] = {}
+    for backend, stretch in listening.items():
+        hass = stretch.hass_ms_per_s(sources)
+        backends[backend] = {
+            "hass_listening": round(hass, 3),
+            "hass_added": round(hass - idle, 3),
+            "engine": round(engine[backend], 3),
+            "overhead": round(hass - idle - engine[backend], 3),
+            "ffmpeg": (
+                None
+                if (ffmpeg := stretch.ffmpeg_ms_per_audio_s) is None
+                else round(ffmpeg, 3)
+            ),
+            "wall_s": round(stretch.wall_s, 2),
+        }
+    return {
+        "unit": "ms CPU per second of audio",
+        "sources": sources,
+        "stretch_s": STRETCH_S,
+        "engine_audio_s": ENGINE_AUDIO_S,
+        "engine_repeats": ENGINE_REPEATS,
+        "hass_paused": round(idle, 3),
+        "paused_wall_s": round(paused.wall_s, 2),
+        "target_overhead": TARGET_MS,
+        "backends": backends,
+    }
