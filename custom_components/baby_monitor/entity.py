@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -19,6 +21,7 @@ class BabyMonitorEntity(Entity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    _shown: tuple[Any, ...] | None = None
 
     def __init__(
         self, entry: BabyMonitorConfigEntry, description: EntityDescription
@@ -48,5 +51,26 @@ class BabyMonitorEntity(Entity):
         self.async_on_remove(self.runtime.async_add_listener(self._handle_update))
 
     @callback
+    def async_write_ha_state(self) -> None:
+        """Write the state, remembering what it shows."""
+        self._shown = self._showing()
+        super().async_write_ha_state()
+
+    @callback
     def _handle_update(self) -> None:
-        self.async_write_ha_state()
+        """Write the state when what it shows has changed.
+
+        The runtime notifies after every reading; writing an unchanged state would still cost
+        the event loop the whole state update, once a second per entity.
+        """
+        if self._showing() != self._shown:
+            self.async_write_ha_state()
+
+    def _showing(self) -> tuple[Any, ...]:
+        """Return what the state shows: availability, state and attributes."""
+        return (
+            self.available,
+            self.state,
+            self.state_attributes,
+            self.extra_state_attributes,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from custom_components.baby_monitor.engine.audio import decode_file
 from custom_components.baby_monitor.engine.detector import OFFSET_FILL, ONSET_FILL
 from homeassistant.const import (
     EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
@@ -312,6 +314,33 @@ async def test_readings_are_published_once_a_second_and_sounds_at_once(
         STATE_OFF,
     ]
     assert entry.runtime_data.windows_scored == 13
+
+
+@pytest.mark.usefixtures("no_drops", "scripted_model")
+async def test_unchanged_readings_write_no_state(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+) -> None:
+    """Readings that change nothing shown (steady silence) write no state, not even a report."""
+    source_factory.audio = silence(15.0)
+    source_factory.start_gate = asyncio.Event()
+    await setup_integration(hass, mock_config_entry)
+    reported: list[str] = []
+    hass.bus.async_listen(
+        EVENT_STATE_REPORTED,
+        callback(lambda event: reported.append(event.data["entity_id"])),
+        event_filter=callback(
+            lambda data: data["entity_id"] in (LEVEL, CRYING, LAUGHING, SOUND)
+        ),
+    )
+    changed = record_states(hass, LEVEL, CRYING, LAUGHING, SOUND)
+    source_factory.start_gate.set()
+    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+
+    assert mock_config_entry.runtime_data.windows_scored == 9
+    assert (LEVEL, "-120.0") in changed
+    assert reported == []
 
 
 @pytest.mark.freeze_time("2025-06-01 20:00:00+00:00")
