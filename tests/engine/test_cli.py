@@ -1,4 +1,4 @@
-"""`baby-monitor scan`: the JSON contract, bad input, and the runtime choice."""
+"""`baby-monitor scan`: the JSON contract, bad input and options, streaming, the runtime choice."""
 
 from __future__ import annotations
 
@@ -10,9 +10,18 @@ import subprocess
 import sys
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from custom_components.baby_monitor.engine.cli import main
+from custom_components.baby_monitor.engine.audio import BLOCK_SAMPLES, decode_file
+from custom_components.baby_monitor.engine.cli import main, scan_file
+from custom_components.baby_monitor.engine.detector import (
+    DetectorConfig,
+    Episode,
+    detect_episodes,
+)
+from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from custom_components.baby_monitor.engine.windows import clip_windows
 from tests.conftest import write_wav
 
 
@@ -310,3 +319,234 @@ def test_listen_verbose_prints_every_window(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {"t", "cry", "laughter"} <= set(lines[0])
     assert [line["event"] for line in lines[1:]] == ["cry_started", "cry_stopped"]
+
+
+def whole_file_scan(
+    path: Path, runtime: ModelRuntime, hop_s: float
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[Episode]]:
+    """Scan as `scan` did before it streamed: the whole file decoded, cut and scored at once."""
+    meta = runtime.meta
+    audio = decode_file(path, meta.sample_rate)
+    times, windows = clip_windows(audio, meta.frontend, meta.window_s, hop_s)
+    probs = runtime.predict_many(windows)
+    return (
+        times,
+        probs,
+        detect_episodes(times, probs, meta.labels, scan_configs(runtime)),
+    )
+
+
+def scan_configs(runtime: ModelRuntime) -> dict[str, DetectorConfig]:
+    """Return the detector settings `scan` uses by default."""
+    meta = runtime.meta
+    return {
+        label: DetectorConfig(meta.thresholds[label], window_s=meta.window_s)
+        for label in meta.labels
+    }
+
+
+@pytest.fixture
+def nursery(tmp_path: Path, validation_clip: Callable[[str, str], Path]) -> Path:
+    """Real clips in a row: speech, a cry, 14 s of silence, laughter twice (a FLAC)."""
+    parts = [
+        decode_file(validation_clip("other", "deeply_korean_read"))[: 16000 * 8],
+        decode_file(validation_clip("cry", "donateacry")),
+        np.zeros(16000 * 14, np.float32),
+        decode_file(validation_clip("laughter", "esc50")),
+        decode_file(validation_clip("laughter", "esc50")),
+    ]
+    wav = write_wav(tmp_path / "nursery.wav", np.concatenate(parts))
+    flac = tmp_path / "nursery.flac"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", wav, flac], check=True)
+    return flac
+
+
+@pytest.mark.parametrize("hop_s", [1.0, 0.5, 0.3])
+@pytest.mark.parametrize("clip", ["nursery", "music"])
+def test_streamed_scan_gives_the_whole_file_scan(
+    numpy_runtime: ModelRuntime,
+    validation_clip: Callable[[str, str], Path],
+    nursery: Path,
+    clip: str,
+    hop_s: float,
+) -> None:
+    """Real clips scanned block by block give the windows and events of a whole-file scan.
+
+    Hops that do not divide the 7-s window (0.3 s) still start at 7 s, as the file scan does.
+    """
+    path = nursery if clip == "nursery" else validation_clip("other", "librosa_data")
+    times, probs, episodes = whole_file_scan(path, numpy_runtime, hop_s)
+    result, _ = scan_file(str(path), numpy_runtime, scan_configs(numpy_runtime), hop_s)
+    assert [w["t"] for w in result["windows"]] == [round(float(t), 3) for t in times]
+    streamed = np.array([[w["cry"], w["laughter"]] for w in result["windows"]])
+    np.testing.assert_allclose(streamed, probs, atol=1e-4)
+    expected = [(e.label, e.start, e.end) for e in episodes]
+    assert len(result["events"]) == len(expected)
+    for event, (label, start, end) in zip(result["events"], expected, strict=True):
+        assert event["type"] == label
+        assert event["start"] == pytest.approx(start, abs=1e-3)
+        assert event["end"] == pytest.approx(end, abs=1e-3)
+    if clip == "nursery":
+        assert {e["type"] for e in result["events"]} == {"cry", "laughter"}
+
+
+def test_block_size_does_not_change_the_scan(
+    numpy_runtime: ModelRuntime, nursery: Path
+) -> None:
+    """Blocks of 1000 samples, 3 s and a bit, or the default 10 s give the same scan."""
+    configs = scan_configs(numpy_runtime)
+    results = [
+        scan_file(str(nursery), numpy_runtime, configs, 0.5, block_samples=size)[0]
+        for size in (1000, 16000 * 3 + 7, BLOCK_SAMPLES)
+    ]
+    for result in results[1:]:
+        assert result["duration_s"] == results[0]["duration_s"]
+        assert [w["t"] for w in result["windows"]] == [
+            w["t"] for w in results[0]["windows"]
+        ]
+        for window, first in zip(result["windows"], results[0]["windows"], strict=True):
+            assert window["cry"] == pytest.approx(first["cry"], abs=2e-4)
+        assert [e["type"] for e in result["events"]] == [
+            e["type"] for e in results[0]["events"]
+        ]
+
+
+def peak_rss_kb(path: Path, decoder: str) -> int:
+    """Scan `path` in a fresh interpreter; return its peak resident memory in kB."""
+    code = (
+        "import resource, sys\n"
+        "from custom_components.baby_monitor.engine import audio, cli\n"
+        f"if {decoder == 'wave'}:\n"
+        "    audio.ffmpeg_path = lambda: None\n"
+        "status = cli.main(['scan', '--backend', 'numpy', '--json', sys.argv[1]])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert "error" not in json.loads(done.stdout)
+    return int(done.stderr.split()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("decoder", "minutes", "rate", "suffix"),
+    [("ffmpeg", 30, 16000, "flac"), ("wave", 20, 44100, "wav")],
+)
+def test_memory_stays_flat_however_long_the_file(
+    tmp_path: Path, decoder: str, minutes: int, rate: int, suffix: str
+) -> None:
+    """Half an hour scans in the memory one minute takes (whole-file decoding: 3 GB an hour).
+
+    With ffmpeg, and without it (44.1 kHz WAV through the standard library and the resampler),
+    the peak resident memory of a long scan exceeds a one-minute scan's by under 40 MB.
+    """
+    peaks = []
+    for seconds in (60, minutes * 60):
+        path = tmp_path / f"{seconds}.{suffix}"
+        subprocess.run(
+            [
+                *("ffmpeg", "-v", "error", "-f", "lavfi", "-i"),
+                f"anoisesrc=d={seconds}:c=pink:r={rate}:a=0.1",
+                *("-ac", "1", str(path)),
+            ],
+            check=True,
+        )
+        peaks.append(peak_rss_kb(path, decoder))
+    assert peaks[1] - peaks[0] < 40_000, peaks
+
+
+def test_a_file_shorter_than_a_frame_gets_one_window(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """300 samples (under one 25-ms frame) are scored as one window, not a crash."""
+    status, (result,) = scan(capsys, write_wav(tmp_path / "click.wav", np.ones(300)))
+    assert status == 0
+    assert result["duration_s"] == pytest.approx(300 / 16000, abs=1e-3)
+    assert [w["t"] for w in result["windows"]] == [0.025]
+
+
+def test_a_missing_file_alone_is_still_a_per_file_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The README's contract holds for a single file too: an error object and status 1."""
+    status, results = scan(capsys, tmp_path / "missing.wav")
+    assert status == 1
+    assert results == [{"file": str(tmp_path / "missing.wav"), "error": "no such file"}]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["scan", "--hop", "0"],
+            "argument --hop: must be more than 0 seconds, got '0'",
+        ),
+        (
+            ["scan", "--hop", "-1"],
+            "argument --hop: must be more than 0 seconds, got '-1'",
+        ),
+        (
+            ["scan", "--hop", "nan"],
+            "argument --hop: expected a finite number, got 'nan'",
+        ),
+        (["scan", "--hop", "1s"], "argument --hop: expected a finite number, got '1s'"),
+        (
+            ["scan", "--cry-threshold", "0"],
+            "argument --cry-threshold: must be a probability between 0 and 1 (both excluded), got '0'",
+        ),
+        (
+            ["scan", "--laughter-threshold", "1.5"],
+            "argument --laughter-threshold: must be a probability between 0 and 1 (both excluded), got '1.5'",
+        ),
+        (
+            ["scan", "--confirm", "-2"],
+            "argument --confirm: must be 0 seconds or more, got '-2'",
+        ),
+        (
+            ["scan", "--hold", "-0.5"],
+            "argument --hold: must be 0 seconds or more, got '-0.5'",
+        ),
+        (["scan", "--backend", "gpu"], "argument --backend: invalid choice: 'gpu'"),
+        (
+            ["listen", "--seconds", "-1"],
+            "argument --seconds: must be more than 0 seconds, got '-1'",
+        ),
+        (
+            ["listen", "--seconds", "0"],
+            "argument --seconds: must be more than 0 seconds, got '0'",
+        ),
+        (
+            ["listen", "--hop", "inf"],
+            "argument --hop: expected a finite number, got 'inf'",
+        ),
+    ],
+)
+def test_bad_values_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """A bad option value exits with status 2 and names the option and the value."""
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "any.wav"] if args[0] == "scan" else args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_thresholds_inside_the_range_are_used(
+    capsys: pytest.CaptureFixture[str], validation_clip: Callable[[str, str], Path]
+) -> None:
+    """A threshold under every window's cry score makes read speech a cry; none by default."""
+    speech = validation_clip("other", "deeply_korean_read")
+    _, (default,) = scan(capsys, speech)
+    floor = min(w["cry"] for w in default["windows"])
+    _, (lenient,) = scan(capsys, "--cry-threshold", f"{floor / 2:g}", speech)
+    assert [e["type"] for e in default["events"]] == []
+    assert [e["type"] for e in lenient["events"]] == ["cry"]

@@ -8,12 +8,16 @@ from collections.abc import Sequence
 import contextlib
 import dataclasses
 import json
+import math
 from pathlib import Path
 import sys
 import time
 from typing import Any, TextIO
 
-from .audio import AudioError, decode_file
+import numpy as np
+import numpy.typing as npt
+
+from .audio import BLOCK_SAMPLES, AudioError, decode_blocks
 from .detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
@@ -23,11 +27,13 @@ from .detector import (
     detect_episodes,
 )
 from .model import DEFAULT_MODEL, ModelError, load_metadata
-from .pipeline import DEFAULT_HOP_S, SCAN_HOP_S, Listener
+from .pipeline import DEFAULT_HOP_S, SCAN_HOP_S, Listener, WindowStream
 from .runtime import BACKENDS, ModelRuntime, load_runtime
 from .windows import clip_windows
 
 __all__ = ["main", "scan_file"]
+
+type Floats = npt.NDArray[np.float32]
 
 
 def _configs(
@@ -36,8 +42,9 @@ def _configs(
     meta = runtime.meta
     return {
         label: DetectorConfig(
-            threshold=getattr(args, f"{label}_threshold", None)
-            or meta.thresholds[label],
+            threshold=meta.thresholds[label]
+            if (chosen := getattr(args, f"{label}_threshold", None)) is None
+            else chosen,
             confirm_s=confirm_for(label, args.confirm),
             hold_s=args.hold,
             window_s=meta.window_s,
@@ -51,16 +58,45 @@ def scan_file(
     runtime: ModelRuntime,
     configs: dict[str, DetectorConfig],
     hop_s: float = SCAN_HOP_S,
+    *,
+    keep_audio: bool = False,
+    block_samples: int = BLOCK_SAMPLES,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Scan one file: (the JSON object of the contract, arrays for plotting)."""
+    """Scan one file: (the JSON object of the contract, arrays for plotting).
+
+    The file is decoded and fed to a `WindowStream` `block_samples` at a time, so memory does
+    not grow with its length; only the scores (two floats a window) and, with `keep_audio`,
+    the decoded audio for `--plot` (64 kB a second) are kept. Without it `arrays["audio"]`
+    is None.
+    """
     meta = runtime.meta
-    audio = decode_file(path, meta.sample_rate)
-    times, windows = clip_windows(audio, meta.frontend, meta.window_s, hop_s)
-    probs = runtime.predict_many(windows)
+    stream = WindowStream(meta.frontend, meta.window_s, hop_s, from_first_window=True)
+    times: list[float] = []
+    scores: list[Floats] = []
+    # Audio before the first window: a clip shorter than a window gets one at its end.
+    head: list[Floats] = []
+    kept: list[Floats] = []
+    samples = 0
+    for block in decode_blocks(path, meta.sample_rate, block_samples):
+        samples += block.size
+        if keep_audio:
+            kept.append(block)
+        if not times:
+            head.append(block)
+        if windows := stream.push(block):
+            head.clear()
+            times += [window.t for window in windows]
+            scores.append(runtime.predict_many(np.stack([w.features for w in windows])))
+    if not times:  # at least one frame of audio, even for a file shorter than a frame
+        audio = np.concatenate(head)
+        audio = np.pad(audio, (0, max(0, meta.frontend.hop_length - audio.size)))
+        ends, stacked = clip_windows(audio, meta.frontend, meta.window_s, hop_s)
+        times, scores = [float(t) for t in ends], [runtime.predict_many(stacked)]
+    probs = np.concatenate(scores)
     episodes = detect_episodes(times, probs, meta.labels, configs)
     result = {
         "file": path,
-        "duration_s": round(audio.size / meta.sample_rate, 3),
+        "duration_s": round(samples / meta.sample_rate, 3),
         "backend": runtime.backend,
         "windows": [
             {"t": round(float(t), 3)}
@@ -81,8 +117,8 @@ def scan_file(
         ],
     }
     return result, {
-        "audio": audio,
-        "times": times,
+        "audio": np.concatenate(kept) if keep_audio else None,
+        "times": np.asarray(times),
         "probs": probs,
         "episodes": episodes,
     }
@@ -124,7 +160,9 @@ def _scan(args: argparse.Namespace) -> int:
     failed = False
     for file in args.files:
         try:
-            result, arrays = scan_file(file, runtime, configs, args.hop)
+            result, arrays = scan_file(
+                file, runtime, configs, args.hop, keep_audio=bool(args.plot)
+            )
         except AudioError as err:
             failed = True
             result = {"file": file, "error": str(err)}
@@ -230,6 +268,40 @@ def _devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(text: str) -> float:
+    """Parse a finite number; argparse reports a bad one as a usage error naming the option."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """Parse seconds, zero or more."""
+    if (value := _number(text)) < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """Parse seconds, more than zero."""
+    if (value := _number(text)) <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    """Parse a threshold strictly between 0 and 1."""
+    if not 0 < (value := _number(text)) < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a probability between 0 and 1 (both excluded), got {text!r}"
+        )
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baby-monitor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,25 +313,30 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
         p.add_argument(
             "--hop",
-            type=float,
+            type=_positive_seconds,
             default=hop_s,
             help=f"seconds between windows (default {hop_s:g})",
         )
         p.add_argument(
             "--confirm",
-            type=float,
+            type=_seconds,
             default=confirm_s,
             help=f"seconds crying must stay above threshold (default {confirm_s:g}; "
             "laughter counts at once)",
         )
         p.add_argument(
             "--hold",
-            type=float,
+            type=_seconds,
             default=DEFAULT_HOLD_S,
             help="seconds below before it ends",
         )
-        p.add_argument("--cry-threshold", type=float)
-        p.add_argument("--laughter-threshold", type=float)
+        for label in ("cry", "laughter"):
+            p.add_argument(
+                f"--{label}-threshold",
+                type=_probability,
+                metavar="P",
+                help="probability that counts, 0 < P < 1 (default: the model's)",
+            )
 
     scan = sub.add_parser("scan", help="scan audio files")
     # A recording is scanned for every episode in it, short clips included; a live source
@@ -285,7 +362,9 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--realtime", action="store_true", help="play --url files at real speed"
     )
-    listen.add_argument("--seconds", type=float, help="stop after this long")
+    listen.add_argument(
+        "--seconds", type=_positive_seconds, help="stop after this long"
+    )
     listen.add_argument("--verbose", action="store_true", help="print every window")
     listen.set_defaults(func=lambda a: asyncio.run(_listen(a)))
 

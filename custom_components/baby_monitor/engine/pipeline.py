@@ -58,13 +58,24 @@ class WindowStream:
     """Cuts a stream into model windows every `hop_s`, once `window_s` of audio has passed."""
 
     def __init__(
-        self, frontend: FrontendConfig, window_s: float, hop_s: float = DEFAULT_HOP_S
+        self,
+        frontend: FrontendConfig,
+        window_s: float,
+        hop_s: float = DEFAULT_HOP_S,
+        *,
+        from_first_window: bool = False,
     ) -> None:
-        """Set up the frontend and a frame ring sized to one window."""
+        """Set up the frontend and a frame ring sized to one window.
+
+        Windows end at multiples of `hop_s` of stream time, or with `from_first_window` every
+        `hop_s` after the first full window, as `clip_windows` cuts a file (the same windows
+        when `hop_s` divides `window_s`).
+        """
         self.frontend = StreamingFrontend(frontend)
         self._config = frontend
         self._size = frontend.frames_for(window_s)
         self._step = max(1, frontend.frames_for(hop_s))
+        self._phase = self._size % self._step if from_first_window else 0
         self._ring = FrameRing(self._size, silence_frame(frontend))
         self._frames = 0
         self._level_span = self._step * frontend.hop_length
@@ -90,7 +101,8 @@ class WindowStream:
 
     def _next_target(self) -> int:
         """Frame count at which the next window is due."""
-        return max(self._size, -(-(self._frames + 1) // self._step) * self._step)
+        after = self._frames + 1 - self._phase
+        return max(self._size, self._phase - (-after // self._step) * self._step)
 
     def push(self, samples: npt.ArrayLike) -> list[Window]:
         """Add audio (float in [-1, 1], any block size); returns the windows it completes."""
