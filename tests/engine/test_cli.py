@@ -8,6 +8,7 @@ from pathlib import Path
 import struct
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ from tests.conftest import write_wav
 
 def scan(
     capsys: pytest.CaptureFixture[str], *args: str | Path
-) -> tuple[int, list[dict]]:
+) -> tuple[int, list[dict[str, Any]]]:
     """Run `scan --json` in-process; return the exit status and one object per output line."""
     status = main(["scan", "--json", *map(str, args)])
     out = capsys.readouterr().out
@@ -83,7 +84,7 @@ def test_bad_files_are_reported_and_the_others_still_scanned(
     errors = {Path(r["file"]).name: r.get("error") for r in results}
     assert errors["empty.wav"] == "empty file"
     assert errors["missing.flac"] == "no such file"
-    assert errors["notes.txt"].startswith("cannot decode")
+    assert str(errors["notes.txt"]).startswith("cannot decode")
     assert errors["corrupt.wav"]
     assert "windows" in results[2] and "error" not in results[2]
 
