@@ -5,11 +5,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers import (
-    config_validation as cv,
-    entity_registry as er,
-    issue_registry as ir,
-)
+from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.helpers.typing import ConfigType
 
 from .clips import async_remove_clips, async_setup_clips
@@ -17,13 +13,12 @@ from .const import (
     BACKEND_AUTO,
     CONF_BACKEND,
     DOMAIN,
-    ISSUE_CLIPS_UNWRITABLE,
     ISSUE_MODEL_ERROR,
-    ISSUE_SOURCE_DOWN,
     LOGGER,
     SOUND_ENTITY_KEYS,
 )
 from .engine.model import ModelError
+from .issues import ISSUES, async_raise_issue, async_withdraw_issue, has_issue
 from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime, Settings, load_model
 from .services import async_setup_services
 
@@ -46,30 +41,26 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) -> bool:
     """Load the model, start listening and set up the entities."""
-    issue_id = f"{ISSUE_MODEL_ERROR}_{entry.entry_id}"
     try:
         model = await hass.async_add_executor_job(
             load_model, entry.options.get(CONF_BACKEND, BACKEND_AUTO)
         )
     except ModelError as err:
-        if ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None:
+        if not has_issue(hass, ISSUE_MODEL_ERROR, entry.entry_id):
             # Home Assistant logs a setup retry at debug level only: say it once, clearly.
             LOGGER.error("Cannot load the detection model for %s: %s", entry.title, err)
-        ir.async_create_issue(
+        async_raise_issue(
             hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_MODEL_ERROR,
-            translation_placeholders={"room": entry.title, "error": str(err)},
+            ISSUE_MODEL_ERROR,
+            entry.entry_id,
+            {"room": entry.title, "error": str(err)},
         )
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key=ISSUE_MODEL_ERROR,
             translation_placeholders={"error": str(err)},
         ) from err
-    ir.async_delete_issue(hass, DOMAIN, issue_id)
+    async_withdraw_issue(hass, ISSUE_MODEL_ERROR, entry.entry_id)
 
     runtime = BabyMonitorRuntime(
         hass, entry, model, Settings.from_options(entry.options, model)
@@ -97,8 +88,8 @@ async def async_remove_entry(
     hass: HomeAssistant, entry: BabyMonitorConfigEntry
 ) -> None:
     """Withdraw the entry's repair issues; delete its clips unless its options keep them."""
-    for issue in (ISSUE_MODEL_ERROR, ISSUE_SOURCE_DOWN, ISSUE_CLIPS_UNWRITABLE):
-        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    for key in ISSUES:
+        async_withdraw_issue(hass, key, entry.entry_id)
     await async_remove_clips(hass, entry)
 
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import slugify
 import homeassistant.util.dt as dt_util
@@ -38,6 +38,7 @@ from .const import (
     LOGGER,
 )
 from .engine.detector import SoundEvent
+from .issues import async_raise_issue, async_withdraw_issue
 from .runtime import BabyMonitorConfigEntry
 
 type Samples = npt.NDArray[np.int16]
@@ -353,11 +354,6 @@ class ClipRecorder:
         self._unwritable = False
         self._lock = asyncio.Lock()
 
-    @property
-    def issue_id(self) -> str:
-        """Repair issue id for this room's clips not being writable."""
-        return f"{ISSUE_CLIPS_UNWRITABLE}_{self.entry.entry_id}"
-
     @callback
     def async_handle_audio(self, block: npt.NDArray[np.float32]) -> None:
         """Keep a block (called before it reaches the stream) and feed open recordings."""
@@ -481,7 +477,7 @@ class ClipRecorder:
         for sound in list(self._recordings):
             self._finish(sound)
         self._running = False
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        async_withdraw_issue(self.hass, ISSUE_CLIPS_UNWRITABLE, self.entry.entry_id)
 
     def diagnostics(self) -> dict[str, Any]:
         """Clip settings and counters."""
@@ -591,18 +587,11 @@ class ClipRecorder:
             self.folder,
             err,
         )
-        ir.async_create_issue(
+        async_raise_issue(
             self.hass,
-            DOMAIN,
-            self.issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_CLIPS_UNWRITABLE,
-            translation_placeholders={
-                "room": self.entry.title,
-                "folder": str(self.folder),
-                "error": str(err),
-            },
+            ISSUE_CLIPS_UNWRITABLE,
+            self.entry.entry_id,
+            {"room": self.entry.title, "folder": str(self.folder), "error": str(err)},
         )
 
     @callback
@@ -614,7 +603,7 @@ class ClipRecorder:
             LOGGER.info(
                 "Clips of %s are saved to %s again", self.entry.title, self.folder
             )
-            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+            async_withdraw_issue(self.hass, ISSUE_CLIPS_UNWRITABLE, self.entry.entry_id)
 
 
 @callback

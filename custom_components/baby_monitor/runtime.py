@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 import homeassistant.util.dt as dt_util
 
@@ -50,6 +50,7 @@ from .engine.pipeline import DEFAULT_HOP_S, Listener, Scored, Window
 from .engine.replay import OpeningCheck
 from .engine.runtime import ModelRuntime, load_runtime
 from .engine.sources import AudioSource, SourceError
+from .issues import async_raise_issue, async_withdraw_issue
 from .source import async_create_source, describe_source
 
 if TYPE_CHECKING:
@@ -182,16 +183,6 @@ class BabyMonitorRuntime:
             return True
         return self._receiving and not self.health.failing and not self.stalled
 
-    @property
-    def scoring_issue_id(self) -> str:
-        """Repair issue id for this entry's windows failing to score."""
-        return f"{ISSUE_SCORING_FAILED}_{self.entry.entry_id}"
-
-    @property
-    def issue_id(self) -> str:
-        """Repair issue id for this entry's source being down."""
-        return f"{ISSUE_SOURCE_DOWN}_{self.entry.entry_id}"
-
     @callback
     def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `update_callback` whenever state changes; returns the remover."""
@@ -257,8 +248,8 @@ class BabyMonitorRuntime:
         self.is_running = False
         self._changed.set()
         self._cancel_issue_timer()
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
-        ir.async_delete_issue(self.hass, DOMAIN, self.scoring_issue_id)
+        async_withdraw_issue(self.hass, ISSUE_SOURCE_DOWN, self.entry.entry_id)
+        async_withdraw_issue(self.hass, ISSUE_SCORING_FAILED, self.entry.entry_id)
 
     async def async_set_listening(self, listening: bool) -> None:
         """Pause (closing the source) or resume detection."""
@@ -438,14 +429,11 @@ class BabyMonitorRuntime:
             self.health.failures_in_row,
             err,
         )
-        ir.async_create_issue(
+        async_raise_issue(
             self.hass,
-            DOMAIN,
-            self.scoring_issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_SCORING_FAILED,
-            translation_placeholders={
+            ISSUE_SCORING_FAILED,
+            self.entry.entry_id,
+            {
                 "room": self.entry.title,
                 "count": str(self.health.failures_in_row),
                 "error": repr(err),
@@ -458,7 +446,7 @@ class BabyMonitorRuntime:
         """Record a scored window: end a failing streak or a stall, said once."""
         if self.health.succeeded(self._now()):
             LOGGER.info("%s hears again: windows are scored", self.entry.title)
-            ir.async_delete_issue(self.hass, DOMAIN, self.scoring_issue_id)
+            async_withdraw_issue(self.hass, ISSUE_SCORING_FAILED, self.entry.entry_id)
             self._notify()
         if self.stalled:
             LOGGER.info("Scoring in %s goes on again", self.entry.title)
@@ -580,14 +568,11 @@ class BabyMonitorRuntime:
     def _raise_issue(self, _now: datetime) -> None:
         """Tell the user in Repairs that the source has been down for a while."""
         self._issue_timer = None
-        ir.async_create_issue(
+        async_raise_issue(
             self.hass,
-            DOMAIN,
-            self.issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_SOURCE_DOWN,
-            translation_placeholders={
+            ISSUE_SOURCE_DOWN,
+            self.entry.entry_id,
+            {
                 "room": self.entry.title,
                 "source": self.source_name,
                 "error": self.last_error or "",
@@ -600,7 +585,7 @@ class BabyMonitorRuntime:
         """Forget an outage: no timer, no repair issue."""
         self._down = False
         self._cancel_issue_timer()
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        async_withdraw_issue(self.hass, ISSUE_SOURCE_DOWN, self.entry.entry_id)
 
     @callback
     def _cancel_issue_timer(self) -> None:
