@@ -8,8 +8,8 @@ engine's own cost, at 2 ms per second of audio. Here:
   listening switch off closes the source), per second of audio heard by all rooms together. The
   difference is what listening costs inside Home Assistant.
 * **Engine.** The same engine (frontend, windows every hop, model, detectors) on the programme's
-  audio in 0.1-s blocks, in this process during the paused stretch: the least of
-  `ENGINE_REPEATS` passes, like `scripts/bench`.
+  audio in blocks as the integration reads them, in this process during the paused stretch: the
+  least of `ENGINE_REPEATS` passes, like `scripts/bench`.
 * **Overhead** = hass listening - hass paused - engine: reading the source, the hand-offs to the
   executor, state writes, the picture, statistics.
 * **ffmpeg.** The CPU time of hass's ffmpeg children over the listening stretch, per audio second.
@@ -39,7 +39,8 @@ SETTLE_S: Final = 3.0
 """Wait after pausing, until the sources are closed and their last windows scored."""
 ENGINE_AUDIO_S: Final = 30.0
 ENGINE_REPEATS: Final = 3
-BLOCK_S: Final = 0.1
+BLOCK_S: Final = DEFAULT_HOP_S
+"""Blocks as the integration's sources deliver them (one hop each, see source.py)."""
 TARGET_MS: Final = 2.0
 """DESIGN.md §5: CPU the integration adds beyond the engine's own, per second of audio."""
 SAMPLE_RATE: Final = 16000
@@ -155,6 +156,7 @@ def figures(
         "stretch_s": STRETCH_S,
         "engine_audio_s": ENGINE_AUDIO_S,
         "engine_repeats": ENGINE_REPEATS,
+        "block_s": BLOCK_S,
         "hass_paused": round(idle, 3),
         "paused_wall_s": round(paused.wall_s, 2),
         "target_overhead": TARGET_MS,
