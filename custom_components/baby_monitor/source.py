@@ -21,6 +21,7 @@ from .const import (
     SOURCE_CAMERA,
     SOURCE_URL,
 )
+from .engine.pipeline import DEFAULT_HOP_S
 from .engine.sources import (
     NETWORK_SCHEMES,
     PACE_LEAD_S,
@@ -75,9 +76,14 @@ def _is_file(url: str) -> bool:
 
 
 async def async_create_source(
-    hass: HomeAssistant, data: Mapping[str, Any]
+    hass: HomeAssistant, data: Mapping[str, Any], block_s: float = DEFAULT_HOP_S
 ) -> AudioSource:
-    """Build the audio source an entry describes; SourceError when it cannot exist."""
+    """Build the audio source an entry describes; SourceError when it cannot exist.
+
+    It yields blocks of `block_s`: the engine computes only when a window is due, so blocks
+    as long as the hop between windows delay nothing, and the event loop handles a fifth as
+    many as 0.1-s blocks.
+    """
     ffmpeg = get_ffmpeg_manager(hass).binary
     kind = data[CONF_SOURCE_TYPE]
     if kind == SOURCE_CAMERA:
@@ -88,15 +94,22 @@ async def async_create_source(
             raise SourceError("cannot_connect", f"{entity_id}: {err}") from err
         if not url:
             raise SourceError("no_audio", f"{entity_id} has no stream")
-        return FFmpegSource(url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S)
+        return FFmpegSource(
+            url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S, block_s=block_s
+        )
     if kind == SOURCE_URL:
         url = data[CONF_URL]
         if _is_file(url):
-            return FFmpegSource(url, ffmpeg=ffmpeg, realtime=True)
-        return FFmpegSource(url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S)
+            return FFmpegSource(url, ffmpeg=ffmpeg, realtime=True, block_s=block_s)
+        return FFmpegSource(
+            url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S, block_s=block_s
+        )
     driver, device = split_device(data[CONF_DEVICE])
     if driver == DRIVER_SOUNDDEVICE:
-        return SoundDeviceSource(device)
+        return SoundDeviceSource(device, block_s=block_s)
     return FFmpegSource.microphone(
-        device, DRIVER_PULSE if driver == DRIVER_PULSE else DRIVER_ALSA, ffmpeg=ffmpeg
+        device,
+        DRIVER_PULSE if driver == DRIVER_PULSE else DRIVER_ALSA,
+        ffmpeg=ffmpeg,
+        block_s=block_s,
     )

@@ -367,7 +367,11 @@ class FFmpegSource:
             args.append("-re")
         if self._device is None and "-analyzeduration" not in self.input_args:
             args += ["-analyzeduration", str(ANALYZE_US)]
-        args += [*self.input_args, "-i", self.url, "-vn", "-map", "0:a:0"]
+        args += [*self.input_args, "-i", self.url]
+        # one write per block, however the input is packetised: each write wakes the event loop
+        block = self._block_bytes // 2
+        args += ["-af", f"aresample={self.sample_rate},asetnsamples=n={block}:p=0"]
+        args += ["-flush_packets", "1", "-vn", "-map", "0:a:0"]
         args += ["-f", "s16le", "-ac", "1", "-ar", str(self.sample_rate), "-"]
         return args
 
