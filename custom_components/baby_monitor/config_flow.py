@@ -74,8 +74,10 @@ ERRORS = frozenset(
     {
         "cannot_connect",
         "no_audio",
+        "no_stream",
         "not_media",
         "invalid_url",
+        "path_not_allowed",
         "ffmpeg_not_found",
         "device_not_found",
         "sound_server_missing",

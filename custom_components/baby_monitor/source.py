@@ -31,6 +31,7 @@ from .engine.sources import (
     SourceError,
     redact_url,
     strip_credentials,
+    validate_url,
 )
 
 
@@ -75,6 +76,18 @@ def _is_file(url: str) -> bool:
     return not sep or scheme.lower() not in NETWORK_SCHEMES
 
 
+def _check_path_allowed(hass: HomeAssistant, url: str) -> None:
+    """Refuse a file outside the folders Home Assistant may read (allowlist_external_dirs)."""
+    validate_url(url)
+    path = url[len("file:") :] if url.lower().startswith("file:") else url
+    # a few stat calls on the loop, as camera.snapshot does
+    if not hass.config.is_allowed_path(path):
+        raise SourceError(
+            "path_not_allowed",
+            f"{url} is outside the folders Home Assistant may read",
+        )
+
+
 async def async_create_source(
     hass: HomeAssistant, data: Mapping[str, Any], block_s: float = DEFAULT_HOP_S
 ) -> AudioSource:
@@ -93,13 +106,18 @@ async def async_create_source(
         except HomeAssistantError as err:
             raise SourceError("cannot_connect", f"{entity_id}: {err}") from err
         if not url:
-            raise SourceError("no_audio", f"{entity_id} has no stream")
-        return FFmpegSource(
+            raise SourceError(
+                "no_stream", f"{entity_id} gives no stream (only still pictures)"
+            )
+        source = FFmpegSource(
             url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S, block_s=block_s
         )
+        source.name = f"{entity_id} ({source.name})"
+        return source
     if kind == SOURCE_URL:
         url = data[CONF_URL]
         if _is_file(url):
+            _check_path_allowed(hass, url)
             return FFmpegSource(url, ffmpeg=ffmpeg, realtime=True, block_s=block_s)
         return FFmpegSource(
             url, ffmpeg=ffmpeg, pace_lead_s=PACE_LEAD_S, block_s=block_s

@@ -633,6 +633,49 @@ async def test_missing_alsa_device_is_device_not_found() -> None:
     _assert_reaped(source)
 
 
+@pytest.mark.parametrize(
+    ("url", "protocols"),
+    [
+        ("rtsp://cam/live", "rtsp,rtsps,rtp,srtp,udp,tcp,tls"),
+        ("https://cam/a.m3u8", "http,https,tcp,tls,crypto,httpproxy"),
+        ("srt://cam:9000", "srt"),
+        ("/media/a.wav", "file"),
+        ("subfile,,start,0,end,0,,:/etc/hostname", "file"),
+    ],
+)
+def test_ffmpeg_may_only_use_the_protocols_of_the_chosen_kind(
+    url: str, protocols: str
+) -> None:
+    """-protocol_whitelist follows the scheme: a stream cannot open files, a path no protocol."""
+    args = FFmpegSource(url).command()
+    assert args[args.index("-protocol_whitelist") + 1] == protocols
+    assert args.index("-protocol_whitelist") < args.index("-i")
+    assert "-protocol_whitelist" not in FFmpegSource.microphone().command()
+
+
+async def test_a_path_naming_another_protocol_is_refused(tone_wav: Path) -> None:
+    """A "file path" naming ffmpeg's subfile protocol is not followed."""
+    source = FFmpegSource(f"subfile,,start,0,end,0,,:{tone_wav}")
+    with pytest.raises(SourceError) as caught:
+        await probe(source)
+    assert caught.value.reason == "invalid_url"
+    assert "not on whitelist" in str(caught.value)
+
+
+async def test_a_playlist_cannot_lead_a_stream_to_local_files(
+    tmp_path: Path, http_root: str, tone_wav: Path
+) -> None:
+    """An HLS playlist served over HTTP that lists a local file is refused."""
+    (tmp_path / "evil.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n"
+        f"file://{tone_wav}\n#EXT-X-ENDLIST\n"
+    )
+    with pytest.raises(SourceError) as caught:
+        await probe(FFmpegSource(f"{http_root}/evil.m3u8"))
+    assert caught.value.reason == "invalid_url"
+    assert "Protocol 'file' not on whitelist" in str(caught.value)
+
+
 async def test_pulse_without_a_server_is_sound_server_missing(tmp_path: Path) -> None:
     """Reading pulse with no PulseAudio server -> sound_server_missing, saying so."""
     fake = _fake_ffmpeg(tmp_path, 'echo "default: No such process" >&2; exit 1')
@@ -1008,8 +1051,10 @@ def test_reasons_are_the_documented_set() -> None:
     assert set(sources.REASONS) == {
         "ffmpeg_not_found",
         "invalid_url",
+        "path_not_allowed",
         "cannot_connect",
         "no_audio",
+        "no_stream",
         "not_media",
         "device_not_found",
         "sound_server_missing",

@@ -275,8 +275,16 @@ async def wait_processed(
 
 
 @pytest.fixture
-def wav_file(tmp_path: Path) -> Path:
+def allowed_tmp_path(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Let Home Assistant read files in tmp_path (as allowlist_external_dirs would)."""
+    hass.config.allowlist_external_dirs.add(str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def wav_file(allowed_tmp_path: Path) -> Path:
     """Write a 30-s WAV file with a quiet tone (a stand-in for a camera stream)."""
+    tmp_path = allowed_tmp_path
     data = np.round(tone(30.0, amplitude=0.1) * 32767).astype("<i2")
     path = tmp_path / "nursery.wav"
     with wave.open(str(path), "wb") as handle:

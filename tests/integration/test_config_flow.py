@@ -128,16 +128,16 @@ async def test_url_error_then_recovery(
     ("url", "base"),
     [
         ("ftp://192.0.2.10/stream", "invalid_url"),
-        ("/nonexistent/nursery.wav", "cannot_connect"),
+        ("{allowed}/nursery.wav", "cannot_connect"),
     ],
 )
 async def test_url_tested_with_real_ffmpeg(
-    hass: HomeAssistant, url: str, base: str
+    hass: HomeAssistant, allowed_tmp_path: Path, url: str, base: str
 ) -> None:
     """The flow really opens the source: a bad scheme or a missing file is reported."""
     flow_id = await _start(hass, SOURCE_URL)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_URL: url, CONF_NAME: "Nursery"}
+        flow_id, {CONF_URL: url.format(allowed=allowed_tmp_path), CONF_NAME: "Nursery"}
     )
     assert result["errors"] == {"base": base}
 
@@ -151,6 +151,21 @@ async def test_url_file_with_audio_is_accepted(
         flow_id, {CONF_URL: str(wav_file), CONF_NAME: "Nursery"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/etc/hostname", "file:///etc/hostname", "subfile,,start,0,end,0,,:/etc/hostname"],
+)
+async def test_url_file_outside_the_allowed_folders_is_refused(
+    hass: HomeAssistant, url: str
+) -> None:
+    """A file path may only name what Home Assistant may read (allowlist_external_dirs)."""
+    flow_id = await _start(hass, SOURCE_URL)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: url, CONF_NAME: "Nursery"}
+    )
+    assert result["errors"] == {"base": "path_not_allowed"}
 
 
 async def test_camera_creates_entry(hass: HomeAssistant, mock_probe: AsyncMock) -> None:
@@ -173,7 +188,7 @@ async def test_camera_creates_entry(hass: HomeAssistant, mock_probe: AsyncMock) 
 @pytest.mark.parametrize(
     ("stream_source", "base"),
     [
-        ({"return_value": None}, "no_audio"),
+        ({"return_value": None}, "no_stream"),
         ({"side_effect": HomeAssistantError("Camera not found")}, "cannot_connect"),
     ],
 )
@@ -319,7 +334,7 @@ async def test_reconfigure_to_camera(
         result = await hass.config_entries.flow.async_configure(
             flow_id, {CONF_CAMERA: "camera.crib", CONF_NAME: "Crib"}
         )
-    assert result["errors"] == {"base": "no_audio"}
+    assert result["errors"] == {"base": "no_stream"}
 
     with patch(STREAM_SOURCE, return_value=URL):
         result = await hass.config_entries.flow.async_configure(
@@ -441,7 +456,8 @@ async def test_options_show_thresholds_to_two_decimals(
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
-    assert (data_schema := result["data_schema"]) is not None
+    data_schema = result["data_schema"]
+    assert data_schema is not None
     schema = data_schema.schema
     keys = {str(key): key for key in schema}
     for label, option in (

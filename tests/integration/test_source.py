@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import threading
+from unittest.mock import AsyncMock, patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -46,6 +47,7 @@ from homeassistant.setup import async_setup_component
 from .conftest import URL, wait_until
 
 HA_POOL_THREADS = ("SyncWorker", "ImportExecutor", "ThreadPoolExecutor")
+SOURCE = "custom_components.baby_monitor.source"
 
 
 def ffmpeg_children() -> set[int]:
@@ -109,6 +111,7 @@ async def test_sources_built_from_entry_data(
     )
     assert isinstance(stream, FFmpegSource)
     assert not stream.realtime
+    hass.config.allowlist_external_dirs.add(str(tmp_path))
     file = await async_create_source(
         hass, {CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: str(tmp_path / "a.wav")}
     )
@@ -130,6 +133,19 @@ async def test_sources_built_from_entry_data(
             hass, {CONF_SOURCE_TYPE: SOURCE_MICROPHONE, CONF_DEVICE: "default"}
         )
     assert err.value.reason == "device_not_found"
+
+
+@pytest.mark.usefixtures("ffmpeg")
+async def test_a_camera_is_shown_by_its_entity_and_stream_origin(
+    hass: HomeAssistant,
+) -> None:
+    """A camera's stream URL (with its token) shows only as scheme://host:port."""
+    url = "rtsps://192.0.2.7:7441/Xk2lQ9aZtOkEn?enableSrtp"
+    with patch(f"{SOURCE}.async_get_stream_source", AsyncMock(return_value=url)):
+        source = await async_create_source(
+            hass, {CONF_SOURCE_TYPE: SOURCE_CAMERA, CONF_CAMERA: "camera.crib"}
+        )
+    assert source.name == "camera.crib (rtsps://192.0.2.7:7441)"
 
 
 class WavCamera(Camera):

@@ -62,8 +62,10 @@ type Floats = npt.NDArray[np.float32]
 type SourceErrorReason = Literal[
     "ffmpeg_not_found",
     "invalid_url",
+    "path_not_allowed",
     "cannot_connect",
     "no_audio",
+    "no_stream",
     "not_media",
     "device_not_found",
     "sound_server_missing",
@@ -101,14 +103,31 @@ _SECRET_QUERY_RE: Final = re.compile(
     r"|auth|authtoken|key|apikey|api_key|secret|signature|sig)=)[^&;#\s]*",
     re.IGNORECASE,
 )
-_URL_RE: Final = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>[^\s'\"<>]*)")
+PROTOCOLS: Final[dict[str, str]] = {
+    "rtsp": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+    "rtsps": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+    "rtmp": "rtmp,rtmps,rtmpt,rtmpts,tcp,tls",
+    "rtmps": "rtmp,rtmps,rtmpt,rtmpts,tcp,tls",
+    "http": "http,https,tcp,tls,crypto,httpproxy",
+    "https": "http,https,tcp,tls,crypto,httpproxy",
+    "udp": "udp,rtp",
+    "tcp": "tcp",
+    "srt": "srt",
+    "file": "file",
+}
+"""ffmpeg protocols each kind of input may use (`-protocol_whitelist`): a stream cannot reach
+local files or other protocols through a playlist or a redirect, nor a file path name
+another protocol (subfile, concat, pipe)."""
+_URL_RE: Final = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>[^\s'\"<>]*)"
+)
 _URL_TRAILERS: Final = ".,;:)]'"
 _AUTHORITY_RE: Final = re.compile(r"(?:[A-Za-z0-9._~%-]*|\[[0-9A-Fa-f:.]+\])(?::\d*)?")
 _LOG_PREFIX_RE: Final = re.compile(r"^\[[^\]]+ @ 0x[0-9a-fA-F]+\]\s*")
 _FFMPEG_HINTS: Final = ("to ignore this", "did you mean")
 # Lower-case fragments of ffmpeg's error lines, checked in this order.
 _STDERR_REASONS: Final[tuple[tuple[SourceErrorReason, tuple[str, ...]], ...]] = (
-    ("invalid_url", ("protocol not found",)),
+    ("invalid_url", ("protocol not found", "not on whitelist")),
     ("not_media", ("invalid data found",)),
     (
         "no_audio",
@@ -367,6 +386,9 @@ class FFmpegSource:
             args.append("-re")
         if self._device is None and "-analyzeduration" not in self.input_args:
             args += ["-analyzeduration", str(ANALYZE_US)]
+        if self._device is None and "-protocol_whitelist" not in self.input_args:
+            kind = scheme.group(1).lower() if scheme is not None else "file"
+            args += ["-protocol_whitelist", PROTOCOLS.get(kind, "file")]
         args += [*self.input_args, "-i", self.url]
         # one write per block, however the input is packetised: each write wakes the event loop
         block = self._block_bytes // 2
