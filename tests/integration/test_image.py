@@ -245,7 +245,8 @@ async def test_picture_starts_over_after_a_reconnect(
     assert drawn_seconds(await fetch()) == 0.0
 
     source_factory.end = "hold"
-    source_factory.audio = tone(8.0, amplitude=0.3, freq=330.0)  # new sound, not a replay
+    # new sound, not a replay of the first
+    source_factory.audio = tone(8.0, amplitude=0.3, freq=330.0)
     await tick(hass, freezer, 1.0)  # the reconnect backoff
     await wait_until(hass, lambda: len(source_factory.created) == 2)
     await wait_processed(hass, runtime, source_factory.last)

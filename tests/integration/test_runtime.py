@@ -111,9 +111,7 @@ async def test_source_down_then_back(
     source_factory.audio = silence(1.0)
     await tick(hass, freezer, 8)
     assert hass.states.get(CRYING).state == STATE_OFF
-    assert log_lines(caplog, "is back") == [
-        "Audio from rtsp://192.0.2.10:554 is back"
-    ]
+    assert log_lines(caplog, "is back") == ["Audio from rtsp://192.0.2.10:554 is back"]
     assert "hunter2" not in caplog.text
     assert "s3cr3t" not in caplog.text
 
