@@ -32,6 +32,7 @@ http:
   server_host: 127.0.0.1
   server_port: {port}
 frontend:
+e2e_fault:
 logger:
   default: warning
   logs:
@@ -82,6 +83,11 @@ class HomeAssistant:
         config_dir.mkdir(parents=True)
         (config_dir / "configuration.yaml").write_text(
             CONFIGURATION_YAML.format(port=self.port), encoding="utf-8"
+        )
+        # the test-only fault injector (e2e/fault_component) beside the integration
+        (config_dir / "custom_components").mkdir()
+        (config_dir / "custom_components" / "e2e_fault").symlink_to(
+            Path(__file__).resolve().parent / "fault_component"
         )
 
     @property

@@ -52,6 +52,11 @@ HOLD_TOLERANCE_S = 0.6
 WARMUP_TIMEOUT_S = 90.0
 RUN_TIMEOUT_S = 900.0
 BUS_EVENT = "baby_monitor_event"
+ISSUES_EVENT = "repairs_issue_registry_updated"
+FAULT_S = 10.0
+"""How long the e2e's scorer fault lasts: ten failed windows take 5 s at the 0.5-s hop."""
+FAULT_ERRORS = ("failed; it is dropped", "windows in a row could not be scored")
+"""What the integration logs, as it must, about the scorer fault (once a room each)."""
 OFF_STATES = ("unknown", "unavailable")
 
 
@@ -358,7 +363,9 @@ def _log_errors(log: Path) -> list[str]:
     return [
         line
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-        if " ERROR " in line and "baby_monitor" in line
+        if " ERROR " in line
+        and "baby_monitor" in line
+        and not any(expected in line for expected in FAULT_ERRORS)
     ]
 
 
@@ -469,7 +476,7 @@ class Run:
         )
         errors = _log_errors(hass.log)
         self.check(
-            "no errors from baby_monitor in Home Assistant's log",
+            "no errors from baby_monitor in Home Assistant's log (the fault's own aside)",
             not errors,
             "; ".join(errors[:3]) or "none",
         )
@@ -531,6 +538,7 @@ class Run:
         await watcher.connect()
         await watcher.subscribe("state_changed")
         await watcher.subscribe(BUS_EVENT)
+        await watcher.subscribe(ISSUES_EVENT)
         await self._add_rooms(hass, watcher, url, with_microphone=mic is not None)
         ready = await watcher.wait_for(
             lambda records: all(room.level_ready(records) for room in self.rooms),
@@ -583,10 +591,62 @@ class Run:
             probe[1] is not None and len(live) == 1 and live[0][1] is None,
             f"{len(stream.connections)} connection(s)",
         )
+        await self._scorer_fault(watcher)
         if self.options.browser:
             await self._screenshot(hass, out)
         if self.options.cpu:
             await self._measure_cpu(hass, watcher, out, program)
+
+    async def _scorer_fault(self, watcher: EventWatcher) -> None:
+        """Make scoring raise on every window for FAULT_S, then work again.
+
+        Each room must go unavailable with a scoring_failed repair issue, then be live again
+        with the issue withdrawn.
+        """
+        began = time.time()
+        self.timeline.now("run", f"fault: scoring raises for {FAULT_S:g} s")
+        await watcher.call(
+            "call_service",
+            domain="e2e_fault",
+            service="break_scoring",
+            service_data={"seconds": FAULT_S},
+        )
+
+        def since(records: list[Record]) -> list[Record]:
+            return [record for record in records if record.fired >= began]
+
+        def issue(room: Room, action: str) -> Callable[[list[Record]], bool]:
+            wanted = f"scoring_failed_{room.entry_id}"
+            return lambda records: any(
+                record.event_type == ISSUES_EVENT
+                and record.data.get("issue_id") == wanted
+                and record.data.get("action") == action
+                for record in since(records)
+            )
+
+        def crying(room: Room, unavailable: bool) -> Callable[[list[Record]], bool]:
+            return lambda records: any(
+                (state == "unavailable") == unavailable and fired >= began
+                for fired, state, _record in room.states(records, "crying")
+            )
+
+        for room in self.rooms:
+            down = await watcher.wait_for(crying(room, True), FAULT_S + 5.0)
+            raised = await watcher.wait_for(issue(room, "create"), 5.0)
+            self.check(
+                f"{room.key}: scoring failing goes unavailable with a repair issue",
+                down and raised,
+                f"unavailable {down}, scoring_failed issue raised {raised}",
+            )
+        for room in self.rooms:
+            back = await watcher.wait_for(crying(room, False), FAULT_S + 10.0)
+            withdrawn = await watcher.wait_for(issue(room, "remove"), 5.0)
+            self.check(
+                f"{room.key}: scoring working again is live and withdraws the issue",
+                back and withdrawn,
+                f"live again {back} ({time.time() - began:.1f} s after the fault began), "
+                f"issue withdrawn {withdrawn}",
+            )
 
     async def _measure_cpu(
         self, hass: HomeAssistant, watcher: EventWatcher, out: Path, program: Program
