@@ -41,9 +41,8 @@ from .conftest import (
 )
 
 CRYING = "binary_sensor.nursery_crying"
-WINDOW_S = (
-    7.0  # the first window is scored once this much audio has arrived (hop 1 s here)
-)
+# the first window is scored once this much audio has arrived (hop 1 s here)
+WINDOW_S = 7.0
 
 
 class Breakdown:
