@@ -92,9 +92,13 @@ class ClipMediaSource(MediaSource):
         return await self.hass.async_add_executor_job(self._browse, parts, titles)
 
     def _browse(self, parts: list[str], titles: dict[str, str]) -> BrowseMediaSource:
-        """Build the folder's listing (blocking); rooms no longer set up show their folder."""
+        """Build the folder's listing (blocking); rooms no longer set up show their folder.
+
+        Every room is listed, also before its first clip (then it is empty).
+        """
         folder = media_root(self.hass) / CLIPS_FOLDER / "/".join(parts)
-        if parts and not folder.is_dir():
+        known_room = len(parts) == 1 and parts[0] in titles
+        if parts and not folder.is_dir() and not known_room:
             raise BrowseError(f"No such folder: {'/'.join(parts)}")
         clips = len(parts) == len(_PARTS) - 1
         names = [
@@ -106,7 +110,7 @@ class ClipMediaSource(MediaSource):
         if not parts:  # rooms, by name
             title = NAME
             children = sorted(
-                ((name, titles.get(name, name)) for name in names),
+                ((name, titles.get(name, name)) for name in {*names, *titles}),
                 key=lambda child: child[1].casefold(),
             )
         else:  # days or clips, newest first

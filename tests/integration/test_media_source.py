@@ -58,6 +58,19 @@ async def test_rooms_are_listed_by_name(
     assert "Baby Monitor" in [child.title for child in sources.children]
 
 
+async def test_a_room_without_clips_yet_is_listed_empty(
+    hass: HomeAssistant, browser: Path
+) -> None:
+    """A parent who just turned Save clips on finds the room, with nothing in it yet."""
+    root = await media_source.async_browse_media(hass, SOURCE)
+    assert [child.title for child in root.children] == ["Nursery"]
+    room = await media_source.async_browse_media(
+        hass, root.children[0].media_content_id
+    )
+    assert room.title == "Nursery"
+    assert room.children == []
+
+
 async def test_days_and_clips_newest_first_and_playable(
     hass: HomeAssistant,
     browser: Path,
