@@ -9,7 +9,6 @@ from pathlib import Path
 import time
 from typing import Any
 from unittest.mock import AsyncMock, patch
-import wave
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +28,7 @@ from custom_components.baby_monitor.engine.runtime import ModelRuntime
 from custom_components.baby_monitor.engine.sources import SourceError
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
 from homeassistant.core import HomeAssistant
+from tests.conftest import write_wav
 
 RATE = 16000
 BLOCK = 1600  # 0.1 s, like the real sources
@@ -284,12 +284,4 @@ def allowed_tmp_path(hass: HomeAssistant, tmp_path: Path) -> Path:
 @pytest.fixture
 def wav_file(allowed_tmp_path: Path) -> Path:
     """Write a 30-s WAV file with a quiet tone (a stand-in for a camera stream)."""
-    tmp_path = allowed_tmp_path
-    data = np.round(tone(30.0, amplitude=0.1) * 32767).astype("<i2")
-    path = tmp_path / "nursery.wav"
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(RATE)
-        handle.writeframes(data.tobytes())
-    return path
+    return write_wav(allowed_tmp_path / "nursery.wav", tone(30.0, amplitude=0.1))

@@ -33,7 +33,6 @@ import time
 import types
 from typing import Any, Final
 from unittest.mock import AsyncMock, patch
-import wave
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
@@ -80,6 +79,7 @@ from homeassistant.core import (
 )
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+from tests.conftest import write_wav
 
 from . import setup_integration
 from .conftest import RATE, FakeSource, silence, tone, wait_until
@@ -161,17 +161,6 @@ def changes(states: list[State]) -> list[str]:
         if not values or values[-1] != state.state:
             values.append(state.state)
     return values
-
-
-def write_wav(path: Path, audio: npt.NDArray[np.float32]) -> Path:
-    """Write 16 kHz mono audio as a 16-bit WAV file."""
-    pcm = np.round(np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(RATE)
-        handle.writeframes(pcm.tobytes())
-    return path
 
 
 def url_entry(url: str) -> MockConfigEntry:
