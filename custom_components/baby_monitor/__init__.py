@@ -5,7 +5,11 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv, entity_registry as er
+from homeassistant.helpers import (
+    config_validation as cv,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.helpers.typing import ConfigType
 
 from .clips import async_remove_clips, async_setup_clips
@@ -14,11 +18,14 @@ from .const import (
     CONF_BACKEND,
     DOMAIN,
     ISSUE_MODEL_ERROR,
+    ISSUE_THRESHOLDS_MIGRATED,
     LOGGER,
     SOUND_ENTITY_KEYS,
+    V1_THRESHOLDS,
 )
 from .engine.model import ModelError
 from .issues import ISSUES, async_raise_issue, async_withdraw_issue, has_issue
+from .migration import change_placeholders, migrate_thresholds, model_thresholds
 from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime, Settings, load_model
 from .services import async_setup_services
 
@@ -36,6 +43,39 @@ PLATFORMS: list[Platform] = [
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions (they exist whether or not an entry is loaded)."""
     async_setup_services(hass)
+    return True
+
+
+async def async_migrate_entry(
+    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+) -> bool:
+    """Carry a version-1 entry's thresholds over to the shipped model's score scale."""
+    if entry.version > 2:
+        LOGGER.error(
+            "%s was set up by a newer Baby Monitor (entry version %s); install that again",
+            entry.title,
+            entry.version,
+        )
+        return False
+    if entry.version == 1:
+        try:
+            defaults = await hass.async_add_executor_job(model_thresholds)
+        except ModelError as err:
+            # Left at version 1: setup raises model_error and retries, migrating first.
+            LOGGER.warning("Cannot migrate %s yet: %s", entry.title, err)
+            return True
+        options, changes = migrate_thresholds(entry.options, V1_THRESHOLDS, defaults)
+        hass.config_entries.async_update_entry(entry, options=options, version=2)
+        if changes:
+            async_raise_issue(
+                hass,
+                ISSUE_THRESHOLDS_MIGRATED,
+                entry.entry_id,
+                {"room": entry.title, **change_placeholders(changes)},
+                severity=ir.IssueSeverity.WARNING,
+                persistent=True,
+            )
+        LOGGER.debug("Migrated %s to version 2: %s", entry.title, changes)
     return True
 
 
@@ -98,6 +138,8 @@ async def _async_update_listener(
 ) -> None:
     """Reload when the options change (a reconfigure reloads by itself)."""
     if dict(entry.options) != entry.runtime_data.options:
+        # options saved after a migration are reviewed: its notice has served
+        async_withdraw_issue(hass, ISSUE_THRESHOLDS_MIGRATED, entry.entry_id)
         await hass.config_entries.async_reload(entry.entry_id)
 
 

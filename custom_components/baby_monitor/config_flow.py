@@ -104,7 +104,7 @@ def _microphones() -> list[str]:
 class BabyMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add (or reconfigure) a room listened to through one source."""
 
-    VERSION = 1
+    VERSION = 2
 
     @staticmethod
     @callback

@@ -58,12 +58,17 @@ DEFAULT_CLIP_MAX_SIZE_MB: Final = 500
 DEFAULT_KEEP_CLIPS_ON_REMOVE: Final = True
 FALLBACK_THRESHOLD: Final = 0.9
 """Threshold offered in the options when the model's metadata cannot be read."""
+THRESHOLD_RANGE: Final = (0.05, 0.99)
+"""Lowest and highest threshold the options' slider offers."""
+V1_THRESHOLDS: Final = {LABEL_CRY: 0.9, LABEL_LAUGHTER: 0.5797354578971864}
+"""Calibrated thresholds of the model (2026.12.01) that version-1 entries were set against."""
 
 # Issue ids (suffixed with the entry id)
 ISSUE_SOURCE_DOWN: Final = "source_down"
 ISSUE_MODEL_ERROR: Final = "model_error"
 ISSUE_CLIPS_UNWRITABLE: Final = "clips_unwritable"
 ISSUE_SCORING_FAILED: Final = "scoring_failed"
+ISSUE_THRESHOLDS_MIGRATED: Final = "thresholds_migrated"
 
 SOUND_ENTITY_KEYS: Final = {
     LABEL_CRY: (

@@ -11,6 +11,7 @@ from .const import (
     ISSUE_MODEL_ERROR,
     ISSUE_SCORING_FAILED,
     ISSUE_SOURCE_DOWN,
+    ISSUE_THRESHOLDS_MIGRATED,
 )
 
 ISSUES = (
@@ -18,8 +19,9 @@ ISSUES = (
     ISSUE_SOURCE_DOWN,
     ISSUE_SCORING_FAILED,
     ISSUE_CLIPS_UNWRITABLE,
+    ISSUE_THRESHOLDS_MIGRATED,
 )
-"""Every problem a room can raise; a removed room withdraws them all."""
+"""Every issue a room can raise (problems and the one-time notice); a removed room withdraws them all."""
 
 
 def issue_id(key: str, entry_id: str) -> str:
@@ -36,15 +38,25 @@ def has_issue(hass: HomeAssistant, key: str, entry_id: str) -> bool:
 
 @callback
 def async_raise_issue(
-    hass: HomeAssistant, key: str, entry_id: str, placeholders: dict[str, str]
+    hass: HomeAssistant,
+    key: str,
+    entry_id: str,
+    placeholders: dict[str, str],
+    *,
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    persistent: bool = False,
 ) -> None:
-    """Raise (or update) the `key` issue of an entry: an error the user must fix outside."""
+    """Raise (or update) the `key` issue of an entry: something the user must fix outside.
+
+    A persistent issue outlives a restart (one raised once, not again while the problem lasts).
+    """
     ir.async_create_issue(
         hass,
         DOMAIN,
         issue_id(key, entry_id),
         is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
+        is_persistent=persistent,
+        severity=severity,
         translation_key=key,
         translation_placeholders=placeholders,
     )
