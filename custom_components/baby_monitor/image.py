@@ -58,10 +58,11 @@ class BabyMonitorSpectrogram(BabyMonitorEntity, ImageEntity):
         BabyMonitorEntity.__init__(self, entry, description)
         ImageEntity.__init__(self, hass)
         frontend = self.runtime.model.meta.frontend
+        self._bands = frontend.heard_mels
         self.history = SpectrogramHistory(
-            frontend.n_mels, frontend.hop_length / frontend.sample_rate, HISTORY_S
+            self._bands, frontend.hop_length / frontend.sample_rate, HISTORY_S
         )
-        self._levels = levels_for(frontend.log)
+        self._levels = levels_for(frontend)
         self._attr_image_last_updated = dt_util.utcnow()
         self._last_fetch: datetime | None = None
         self._stop_refresh: CALLBACK_TYPE | None = None
@@ -102,7 +103,9 @@ class BabyMonitorSpectrogram(BabyMonitorEntity, ImageEntity):
     @callback
     def _handle_window(self, window: Window, scored: Scored) -> None:
         """Keep the window's new frames and its probabilities."""
-        self.history.push(window.t, window.features, scored.probabilities)
+        self.history.push(
+            window.t, window.features[:, : self._bands], scored.probabilities
+        )
 
     async def async_image(self) -> bytes | None:
         """Render the last 30 s (once per update, however many viewers) and keep refreshing."""

@@ -26,6 +26,7 @@ from custom_components.baby_monitor.engine.spectrogram import (
     render_png,
     render_spectrogram,
 )
+from models.backbone import FRONTEND
 
 LAYOUT = Layout()
 FRAME_S = 0.025
@@ -171,17 +172,18 @@ def test_fixed_levels_are_absolute_and_auto_levels_follow_the_sound() -> None:
     assert is_colour(spectrogram, lut[0]).any()  # the hiss the bottom one
 
 
-def test_levels_for_maps_decibels_to_frontend_units() -> None:
-    """A frame at exactly the low dB level lands on the darkest colour, the high on the brightest."""
-    config = FrontendConfig()
-    context = np.zeros(config.win_length - config.hop_length, np.float32)
+@pytest.mark.parametrize(
+    "config", [FrontendConfig(), FRONTEND], ids=["htk", "efficientat"]
+)
+def test_levels_are_decibels_below_a_full_scale_sine(config: FrontendConfig) -> None:
+    """A full-scale 1-kHz sine's loudest band is the brightest colour at 0 dB.
+
+    Whatever the frontend's own power scale; the low level is that many dB below it.
+    """
     t = np.arange(16000) / 16000
-    frames = log_mel(
-        np.concatenate((context, 0.5 * np.sin(2 * np.pi * 1000 * t))), config
-    )
-    peak_db = float(frames.max()) / config.log.scale + config.log.offset
-    low, high = levels_for(config.log, (peak_db - 60.0, peak_db))
-    assert high == pytest.approx(float(frames.max()), rel=1e-5)
+    frames = log_mel(np.sin(2 * np.pi * 1000 * t).astype(np.float32), config)
+    low, high = levels_for(config, (-60.0, 0.0))
+    assert high == pytest.approx(float(frames.max()), abs=1e-3)
     assert low == pytest.approx(high - 60.0 * config.log.scale)
 
 

@@ -14,11 +14,15 @@ __all__ = [
     "FrontendConfig",
     "LogScale",
     "StreamingFrontend",
+    "MEL_RECIPES",
+    "efficientat_filterbank",
     "log_mel",
     "mel_filterbank",
 ]
 
 type Floats = npt.NDArray[np.float32]
+
+MEL_RECIPES = ("htk", "efficientat")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +32,14 @@ class LogScale:
     floor: float = 1e-10
     offset: float = 0.0
     scale: float = 1.0
+    add_floor: bool = False
+    """Compress `p + floor` rather than `max(p, floor)` (EfficientAT's `log(mel + 1e-5)`)."""
 
     def apply(self, power: Floats) -> Floats:
         """Return standardised decibels of mel power."""
-        db = 10.0 * np.log10(np.maximum(power, np.float32(self.floor)))
+        floor = np.float32(self.floor)
+        floored = power + floor if self.add_floor else np.maximum(power, floor)
+        db = 10.0 * np.log10(floored)
         return np.asarray(
             (db - np.float32(self.offset)) * np.float32(self.scale), np.float32
         )
@@ -49,6 +57,8 @@ class FrontendConfig:
     fmin: float = 60.0
     fmax: float = 4000.0
     log: LogScale = field(default_factory=LogScale)
+    mel: str = "htk"
+    """Filterbank recipe: "htk", or "efficientat", the bands a pretrained backbone expects."""
 
     def __post_init__(self) -> None:
         """Reject parameter sets that would silently produce garbage."""
@@ -57,10 +67,15 @@ class FrontendConfig:
                 f"frontend needs 0 < hop_length ({self.hop_length}) <= win_length "
                 f"({self.win_length}) <= n_fft ({self.n_fft})"
             )
-        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+        if self.mel not in MEL_RECIPES:
             raise ValueError(
-                f"frontend needs 0 <= fmin ({self.fmin}) < fmax ({self.fmax}) <= Nyquist "
-                f"({self.sample_rate / 2})"
+                f"frontend mel must be one of {', '.join(MEL_RECIPES)}, not {self.mel!r}"
+            )
+        # EfficientAT's bands are laid out for twice our rate; those above Nyquist read silence.
+        top = self.sample_rate if self.mel == "efficientat" else self.sample_rate / 2
+        if not 0 <= self.fmin < self.fmax <= top:
+            raise ValueError(
+                f"frontend needs 0 <= fmin ({self.fmin}) < fmax ({self.fmax}) <= {top}"
             )
 
     @classmethod
@@ -80,14 +95,31 @@ class FrontendConfig:
 
     @cached_property
     def window(self) -> Floats:
-        """Periodic Hann window scaled so a full-scale sine reads about 0 dB."""
+        """Hann window, periodic and scaled so a full-scale sine reads about 0 dB.
+
+        EfficientAT's recipe uses its plain symmetric one instead.
+        """
+        if self.mel == "efficientat":
+            return np.hanning(self.win_length).astype(np.float32)
         n = np.arange(self.win_length, dtype=np.float64)
         hann = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / self.win_length)
         return np.asarray(hann * 2.0 / hann.sum(), dtype=np.float32)
 
     @cached_property
+    def heard_mels(self) -> int:
+        """Bands, from the lowest, that can carry sound at this rate (the picture shows these).
+
+        EfficientAT's top bands lie above our Nyquist frequency and always read silence.
+        """
+        return int(np.flatnonzero(self.filterbank.sum(axis=0) > 0)[-1]) + 1
+
+    @cached_property
     def filterbank(self) -> Floats:
         """Mel filterbank, shape (n_fft // 2 + 1, n_mels)."""
+        if self.mel == "efficientat":
+            return efficientat_filterbank(
+                self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax
+            )
         return mel_filterbank(
             self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax
         )
@@ -111,6 +143,35 @@ def mel_filterbank(
     rising = (bins - lower) / (centre - lower)
     falling = (upper - bins) / (upper - centre)
     return np.clip(np.minimum(rising, falling), 0.0, None).astype(np.float32)
+
+
+def efficientat_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> Floats:
+    """EfficientAT's Kaldi-mel bands and pre-emphasis, for audio at half the rate they expect.
+
+    The backbone was trained on 32-kHz audio: pre-emphasis `x[n] - 0.97 x[n-1]`, then a power
+    spectrum over a window twice as long in samples. Upsampled 16-kHz audio gives the same bins
+    below 8 kHz at four times the power and nothing above, so the emphasis and the gain are folded
+    into the bands here and the frames match the backbone's without resampling.
+    """
+    rate = 2 * sample_rate
+    bins = np.fft.rfftfreq(
+        n_fft, 1.0 / sample_rate
+    )  # the first half of the 2x-rate bins
+
+    def kaldi_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        return 1127.0 * np.log(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+    low, high = kaldi_mel(fmin), kaldi_mel(fmax)
+    step = (high - low) / (n_mels + 1)
+    left = low + step * np.arange(n_mels)
+    mel = kaldi_mel(bins)[:, None]
+    rising = (mel - left) / step
+    falling = (left + 2 * step - mel) / step
+    bands = np.clip(np.minimum(rising, falling), 0.0, None)
+    emphasis = np.abs(1.0 - 0.97 * np.exp(-2j * np.pi * bins / rate)) ** 2
+    return np.asarray(bands * (4.0 * emphasis)[:, None], dtype=np.float32)
 
 
 def log_mel(samples: npt.ArrayLike, config: FrontendConfig) -> Floats:

@@ -39,7 +39,8 @@ def plot_scan(
     duration = audio.size / rate
     context = np.zeros(frontend.win_length - frontend.hop_length, np.float32)
     mel = log_mel(np.concatenate((context, audio)), frontend)
-    db = mel / frontend.log.scale + frontend.log.offset
+    bands = frontend.heard_mels
+    db = mel[:, :bands] / frontend.log.scale + frontend.log.offset
 
     fig, (wave_ax, mel_ax, prob_ax) = plt.subplots(
         3, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.4]}
@@ -55,9 +56,10 @@ def plot_scan(
         origin="lower",
         aspect="auto",
         cmap="magma",
-        extent=(0.0, mel.shape[0] * frontend.hop_length / rate, 0, frontend.n_mels),
+        extent=(0.0, mel.shape[0] * frontend.hop_length / rate, 0, bands),
     )
-    mel_ax.set_ylabel(f"mel band ({frontend.fmin:.0f}-{frontend.fmax:.0f} Hz)")
+    top = min(frontend.fmax, rate / 2)
+    mel_ax.set_ylabel(f"mel band ({frontend.fmin:.0f}-{top:.0f} Hz)")
     for i, label in enumerate(meta.labels):
         colour = _COLOURS.get(label, f"C{i}")
         prob_ax.plot(

@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 import numpy.typing as npt
 
-from .frontend import LogScale
+from .frontend import FrontendConfig, log_mel
 
 __all__ = [
     "BACKGROUND",
@@ -64,7 +64,8 @@ DASH_PX: Final = 6
 GRID_S: Final = 5.0
 """Faint vertical lines in the trace panel every this many seconds back from now."""
 LEVELS_DB: Final = (-90.0, -10.0)
-"""Colour range of the live picture in dB per mel band: silence is black, a loud cry bright."""
+"""Colour range of the live picture in dB per mel band below a full-scale sine's: silence is
+black, a loud cry bright."""
 MIN_SPAN: Final = 40.0
 """Automatic levels spread at least this much (frames' units), so faint hiss stays dark."""
 
@@ -148,10 +149,18 @@ _LUT: Final = colour_map()
 
 
 def levels_for(
-    log: LogScale, levels_db: tuple[float, float] = LEVELS_DB
+    config: FrontendConfig, levels_db: tuple[float, float] = LEVELS_DB
 ) -> tuple[float, float]:
-    """Convert a dB range to the units of the frontend's frames (standardised log-mel)."""
-    low, high = ((db - log.offset) * log.scale for db in levels_db)
+    """Convert a dB range, relative to a full-scale 1-kHz sine's loudest band, to frame units.
+
+    Frontends scale power differently (ours normalises its window, EfficientAT's does not), so
+    the reference is measured rather than assumed.
+    """
+    rate = config.sample_rate
+    t = np.arange(config.win_length + 4 * config.hop_length) / rate
+    sine = np.sin(2 * np.pi * 1000.0 * t).astype(np.float32)
+    full_scale = float(log_mel(sine, config).max())
+    low, high = (full_scale + db * config.log.scale for db in levels_db)
     return low, high
 
 

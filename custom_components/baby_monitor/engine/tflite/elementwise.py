@@ -180,6 +180,15 @@ def _build_relu6(ctx: Context) -> Step:
     )
 
 
+def hard_swish(values: _Array) -> _Array:
+    """Compute x * relu6(x + 3) / 6, MobileNetV3's cheap swish."""
+    return values * np.clip(values + np.float32(3), np.float32(0), np.float32(6)) / 6
+
+
+def _build_hard_swish(ctx: Context) -> Step:
+    return _build_unary(ctx, hard_swish)
+
+
 def _build_relu_n1_to_1(ctx: Context) -> Step:
     return _build_unary(
         ctx, lambda values: np.clip(values, np.float32(-1), np.float32(1))
@@ -223,6 +232,7 @@ BUILDERS: Final[dict[str, Callable[[Context], Step]]] = {
     "ADD": _build_add,
     "DEQUANTIZE": _build_dequantize,
     "DIV": _build_div,
+    "HARD_SWISH": _build_hard_swish,
     "LOGISTIC": _build_logistic,
     "MEAN": _build_mean,
     "MUL": _build_mul,
