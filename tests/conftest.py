@@ -61,11 +61,9 @@ def litert_runtime(meta: ModelMetadata) -> ModelRuntime:
 
 @pytest.fixture
 def model_copy(tmp_path: Path) -> Path:
-    """Make a writable copy of the shipped model's JSON (with its .tflite beside it)."""
-    shutil.copy(DEFAULT_MODEL, tmp_path / DEFAULT_MODEL.name)
-    shutil.copy(
-        DEFAULT_MODEL.with_suffix(".tflite"), tmp_path / f"{DEFAULT_MODEL.stem}.tflite"
-    )
+    """Make a writable copy of the shipped model's JSON with every file it names beside it."""
+    for part in DEFAULT_MODEL.parent.iterdir():
+        shutil.copy(part, tmp_path / part.name)
     return tmp_path / DEFAULT_MODEL.name
 
 

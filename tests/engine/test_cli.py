@@ -470,7 +470,8 @@ def test_a_file_shorter_than_a_frame_gets_one_window(
     status, (result,) = scan(capsys, write_wav(tmp_path / "click.wav", np.ones(300)))
     assert status == 0
     assert result["duration_s"] == pytest.approx(300 / 16000, abs=1e-3)
-    assert [w["t"] for w in result["windows"]] == [0.025]
+    # one window, ending with the first 10-ms frame
+    assert [w["t"] for w in result["windows"]] == [0.01]
 
 
 def test_a_missing_file_alone_is_still_a_per_file_error(

@@ -14,13 +14,20 @@ from custom_components.baby_monitor.engine.runtime import load_runtime
 
 
 def test_shipped_model_metadata_is_consistent(meta: ModelMetadata) -> None:
-    """The shipped model is small, labelled cry/laughter, and its input fits the frontend."""
+    """The shipped model is a backbone and a head, 5 MB at most, labelled cry/laughter."""
     assert meta.labels == ("cry", "laughter")
-    assert meta.input_shape == (1, meta.window_frames, meta.frontend.n_mels, 1)
+    assert meta.backbone is not None
+    assert meta.input_shape == (1, meta.patches, meta.backbone.features)
+    # six 2-s patches a second apart fill the 7-s window
+    assert meta.patches == 6
     assert meta.window_s == 7.0 and meta.sample_rate == 16000
-    assert meta.model_path.stat().st_size <= 1_000_000
+    size = meta.model_path.stat().st_size + meta.backbone.model_path.stat().st_size
+    assert size <= 5_000_000
     assert all(0 < t < 1 for t in meta.thresholds.values())
     assert len(meta.read_model()) == meta.model_path.stat().st_size
+    assert len(meta.backbone.read_model()) == meta.backbone.model_path.stat().st_size
+    # the backbone's licence travels with its weights
+    assert (meta.model_path.parent / "LICENSE-EfficientAT.txt").is_file()
 
 
 def test_truncated_model_file_is_named_as_not_matching(model_copy: Path) -> None:
@@ -51,22 +58,62 @@ def test_corrupt_model_with_matching_hash_is_reported_by_the_runtime(
 def test_input_shape_that_does_not_fit_the_frontend(model_copy: Path) -> None:
     """Metadata whose input shape disagrees with its frontend names both."""
     data = json.loads(model_copy.read_text())
-    data["input"]["shape"] = [1, 100, 64, 1]
+    data["input"]["shape"] = [1, 5, 398]
     model_copy.write_text(json.dumps(data))
-    with pytest.raises(
-        ModelError, match=r"input shape \[1, 100, 64, 1\] does not match"
-    ):
+    with pytest.raises(ModelError, match=r"input shape \[1, 5, 398\] does not match"):
         load_metadata(model_copy)
 
 
 def test_metadata_that_disagrees_with_the_model_file(model_copy: Path) -> None:
-    """A frontend changed in the JSON (now 32 mels) no longer fits the model's real input."""
+    """A frontend changed in the JSON (now 32 mels) no longer fits the backbone's real input."""
     data = json.loads(model_copy.read_text())
     data["frontend"]["n_mels"] = 32
-    data["input"]["shape"] = [1, data["input"]["shape"][1], 32, 1]
     model_copy.write_text(json.dumps(data))
-    with pytest.raises(ModelError, match="takes input .* but its metadata says"):
+    with pytest.raises(
+        ModelError,
+        match=r"baby_monitor_backbone.tflite takes input .* but its metadata says",
+    ):
         load_runtime(load_metadata(model_copy), "numpy")
+
+
+def test_backbone_whose_rows_do_not_fit_the_head(model_copy: Path) -> None:
+    """Metadata promising rows of another width than the backbone gives is named."""
+    data = json.loads(model_copy.read_text())
+    data["backbone"]["features"] = 100
+    data["input"]["shape"] = [1, 6, 100]
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="takes input|gives 398 features"):
+        load_runtime(load_metadata(model_copy), "numpy")
+
+
+def test_corrupt_backbone_is_named(model_copy: Path) -> None:
+    """A backbone file that does not match its hash names the backbone file."""
+    backbone = model_copy.with_name("baby_monitor_backbone.tflite")
+    backbone.write_bytes(backbone.read_bytes()[:5000])
+    with pytest.raises(
+        ModelError, match=r"baby_monitor_backbone.tflite does not match"
+    ):
+        load_runtime(load_metadata(model_copy), "numpy")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"file": "../elsewhere.tflite"}, "backbone file must sit beside it"),
+        ({"patch_s": 9.0}, "patch_hop_s <= patch_s <= window_s"),
+        ({"patch_hop_s": 0}, "patch_hop_s <= patch_s <= window_s"),
+        ({"features": "many"}, "'features' has the wrong type"),
+    ],
+)
+def test_inconsistent_backbone_fields(
+    model_copy: Path, change: dict, message: str
+) -> None:
+    """Each backbone field that cannot work is named."""
+    data = json.loads(model_copy.read_text())
+    data["backbone"].update(change)
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=message):
+        load_metadata(model_copy)
 
 
 @pytest.mark.parametrize(

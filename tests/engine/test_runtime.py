@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 import sys
 
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 
 from custom_components.baby_monitor.engine.audio import decode_file
+from custom_components.baby_monitor.engine.frontend import FrontendConfig
 from custom_components.baby_monitor.engine.model import ModelMetadata
+from custom_components.baby_monitor.engine.pipeline import Listener
 from custom_components.baby_monitor.engine.runtime import (
     ModelRuntime,
     available_backends,
@@ -141,8 +144,45 @@ def test_quantised_models_are_fed_and_read_in_their_scale(
         sys.modules, "tflite_runtime", types.ModuleType("tflite_runtime")
     )
     monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", module)
-    runtime = load_runtime(meta, "tflite")
+    # one network over the whole window, as models without a backbone are
+    whole_window = replace(
+        meta, backbone=None, frontend=FrontendConfig(), input_shape=(1, 280, 64, 1)
+    )
+    runtime = load_runtime(whole_window, "tflite")
     assert runtime.backend == "tflite"
     window = np.full((280, 64), 20.0, np.float32)  # quantised: 20 / 0.5 + 10 = 50
     np.testing.assert_allclose(runtime.predict(window), [(100 - 128 + 128) / 256, 0.0])
     assert runtime.predict_many(np.empty((0, 280, 64), np.float32)).shape == (0, 2)
+
+
+def test_a_stream_embeds_each_patch_once(
+    meta: ModelMetadata, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows a second apart share five of six patches: each new window runs one patch.
+
+    The scores are those of each window scored on its own.
+    """
+    from custom_components.baby_monitor.engine.tflite import NumpyInterpreter
+
+    runtime = load_runtime(meta, "numpy")
+    calls: list[int] = []
+    invoke = NumpyInterpreter.invoke
+
+    def counted(self: NumpyInterpreter) -> None:
+        calls.append(1)
+        invoke(self)
+
+    monkeypatch.setattr(NumpyInterpreter, "invoke", counted)
+    listener = Listener(runtime, hop_s=1.0)
+    audio = np.random.default_rng(0).normal(0, 0.05, 20 * 16000).astype(np.float32)
+    scored = listener.feed(audio)
+    windows = len(scored)
+    assert windows == 14  # ending at 7, 8, ... 20 s
+    # six patches for the first window, one for each later one, and the head every window
+    assert len(calls) == meta.patches + (windows - 1) + windows
+    _, stacked = clip_windows(audio, meta.frontend, meta.window_s, 1.0)
+    alone = runtime.predict_many(stacked)
+    together = np.array(
+        [[s.probabilities[label] for label in meta.labels] for s in scored]
+    )
+    np.testing.assert_allclose(together, alone, atol=1e-6)

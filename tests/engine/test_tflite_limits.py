@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 import contextlib
 import hashlib
 import json
-import math
 from pathlib import Path
 import struct
 import subprocess
@@ -35,7 +34,7 @@ from tests.conftest import write_wav
 
 from .test_tflite_numpy import ModelBuilder, schema
 
-SHIPPED = DEFAULT_MODEL.with_suffix(".tflite")
+SHIPPED = DEFAULT_MODEL.with_name("baby_monitor_backbone.tflite")  # the larger network
 INPUT_NAME = "serving_default_log_mel:0"
 # What a refused model may allocate while being refused: the parsed metadata, no tensor.
 SMALL = 8 << 20
@@ -124,11 +123,13 @@ def conv_model(
     return builder.build([x], [y])
 
 
-def write_model(json_path: Path, content: bytes) -> Path:
-    """Replace the model beside `json_path` with `content`, re-pinning its sha256."""
-    json_path.with_suffix(".tflite").write_bytes(content)
+def write_model(json_path: Path, content: bytes, *, backbone: bool = False) -> Path:
+    """Replace the head (or the backbone) beside `json_path` with `content`, re-pinning it."""
     data: dict[str, Any] = json.loads(json_path.read_text())
-    data["sha256"] = hashlib.sha256(content).hexdigest()
+    pinned = data["backbone"] if backbone else data
+    name = data["backbone"]["file"] if backbone else f"{json_path.stem}.tflite"
+    json_path.with_name(name).write_bytes(content)
+    pinned["sha256"] = hashlib.sha256(content).hexdigest()
     json_path.write_text(json.dumps(data))
     return json_path
 
@@ -139,19 +140,19 @@ def write_model(json_path: Path, content: bytes) -> Path:
 
 
 def test_shipped_model_uses_a_small_part_of_the_budget() -> None:
-    """The caps leave room: ours holds ~5 MB of the 256 MiB, far below any crafted model."""
+    """The caps leave room: our backbone holds ~13 MB of the 256 MiB, far below a crafted model."""
     model = parse_model(SHIPPED.read_bytes())
-    assert model.budget.used < MAX_MEMORY_BYTES // 20
-    assert len(SHIPPED.read_bytes()) < MAX_MODEL_FILE_BYTES // 100
+    assert model.budget.used < MAX_MEMORY_BYTES // 10
+    assert len(SHIPPED.read_bytes()) < MAX_MODEL_FILE_BYTES // 20
     NumpyInterpreter(model_path=SHIPPED).allocate_tensors()
 
 
 def test_huge_dimension_is_refused_naming_the_tensor_and_its_shape() -> None:
-    """An input of 1 x 2**31-1 x 64 x 1 floats (512 GiB) is refused before anything is sized."""
+    """An input of 1 x 2**31-1 x 128 x 1 floats (1 TiB) is refused before anything is sized."""
     assert_refused(
-        shipped_with_input_shape((1, 2**31 - 1, 64, 1)),
-        rf"tensor 0 \('{INPUT_NAME}'\) of shape \[1, 2147483647, 64, 1\] has "
-        r"137438953408 elements; one tensor may have at most 16777216",
+        shipped_with_input_shape((1, 2**31 - 1, 128, 1)),
+        rf"tensor 0 \('{INPUT_NAME}'\) of shape \[1, 2147483647, 128, 1\] has "
+        r"274877906816 elements; one tensor may have at most 16777216",
     )
 
 
@@ -168,8 +169,8 @@ def test_product_of_dimensions_cannot_overflow() -> None:
 def test_zero_and_negative_dimensions_are_refused(dimension: int) -> None:
     """Every dimension must be at least 1; the message gives the whole shape."""
     assert_refused(
-        shipped_with_input_shape((1, dimension, 64, 1)),
-        rf"tensor 0 \('{INPUT_NAME}'\) has an invalid shape \[1, {dimension}, 64, 1\]",
+        shipped_with_input_shape((1, dimension, 128, 1)),
+        rf"tensor 0 \('{INPUT_NAME}'\) has an invalid shape \[1, {dimension}, 128, 1\]",
     )
 
 
@@ -377,11 +378,13 @@ def test_pinned_model_with_an_oversized_file_is_refused(model_copy: Path) -> Non
 @pytest.mark.parametrize("backend", ["numpy", "litert"])
 def test_every_backend_applies_the_caps(model_copy: Path, backend: str) -> None:
     """A crafted model with a matching sha256 is refused by LiteRT's path too, by the caps."""
-    write_model(model_copy, shipped_with_input_shape((1, 2**31 - 1, 64, 1)))
+    write_model(
+        model_copy, shipped_with_input_shape((1, 2**31 - 1, 128, 1)), backbone=True
+    )
     with pytest.raises(
         ModelError,
         match=rf"cannot load model .* with {backend}: tensor 0 .* of shape "
-        r"\[1, 2147483647, 64, 1\]",
+        r"\[1, 2147483647, 128, 1\]",
     ):
         load_runtime(load_metadata(model_copy), backend)  # type: ignore[arg-type]
 
@@ -390,11 +393,13 @@ def test_cli_model_option_refuses_a_crafted_model(
     model_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--model` loads untrusted files: exit status 2 and the tensor named on stderr."""
-    write_model(model_copy, shipped_with_input_shape((1, 2**31 - 1, 64, 1)))
+    write_model(
+        model_copy, shipped_with_input_shape((1, 2**31 - 1, 128, 1)), backbone=True
+    )
     wav = write_wav(tmp_path / "x.wav", np.zeros(16000))
     assert main(["scan", "--model", str(model_copy), str(wav)]) == 2
     error = capsys.readouterr().err
-    assert f"tensor 0 ('{INPUT_NAME}') of shape [1, 2147483647, 64, 1]" in error
+    assert f"tensor 0 ('{INPUT_NAME}') of shape [1, 2147483647, 128, 1]" in error
 
 
 def test_cli_refuses_the_issue_model_without_growing_the_process(
@@ -441,7 +446,7 @@ def test_shipped_model_loads_and_runs_on_every_backend() -> None:
     meta = load_metadata(DEFAULT_MODEL)
     windows = (
         np.random.default_rng(0)
-        .normal(size=(3, math.prod(meta.input_shape)))
+        .normal(size=(3, meta.window_frames, meta.frontend.n_mels))
         .astype(np.float32)
     )
     ours = load_runtime(meta, "numpy").predict_many(windows)

@@ -204,7 +204,12 @@ class ScriptedRuntime:
         self.delay_s = delay_s
         self.calls = 0
 
-    def predict(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def new_cache(self) -> None:
+        """Keep no patch rows: the script stands in for backbone and head."""
+
+    def predict(
+        self, features: npt.NDArray[np.float32], **_: object
+    ) -> npt.NDArray[np.float32]:
         """Return the next scripted row (blocking, like a real model)."""
         if self.delay_s:
             time.sleep(self.delay_s)

@@ -71,6 +71,7 @@ def scan_file(
     """
     meta = runtime.meta
     stream = WindowStream(meta.frontend, meta.window_s, hop_s, from_first_window=True)
+    cache = runtime.new_cache()
     times: list[float] = []
     scores: list[Floats] = []
     # Audio before the first window: a clip shorter than a window gets one at its end.
@@ -86,7 +87,10 @@ def scan_file(
         if windows := stream.push(block):
             head.clear()
             times += [window.t for window in windows]
-            scores.append(runtime.predict_many(np.stack([w.features for w in windows])))
+            scores += [
+                runtime.predict(w.features, end=w.end, cache=cache)[None]
+                for w in windows
+            ]
     if not times:  # at least one frame of audio, even for a file shorter than a frame
         audio = np.concatenate(head)
         audio = np.pad(audio, (0, max(0, meta.frontend.hop_length - audio.size)))

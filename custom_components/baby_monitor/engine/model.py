@@ -10,7 +10,14 @@ from typing import Any
 
 from .frontend import FrontendConfig
 
-__all__ = ["DEFAULT_MODEL", "LABELS", "ModelError", "ModelMetadata", "load_metadata"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "LABELS",
+    "Backbone",
+    "ModelError",
+    "ModelMetadata",
+    "load_metadata",
+]
 
 LABELS = ("cry", "laughter")
 DEFAULT_MODEL = Path(__file__).parent.parent / "model" / "baby_monitor.json"
@@ -18,6 +25,48 @@ DEFAULT_MODEL = Path(__file__).parent.parent / "model" / "baby_monitor.json"
 
 class ModelError(Exception):
     """The model file or its metadata is missing, corrupt or inconsistent."""
+
+
+def _read_checked(path: Path, sha256: str) -> bytes:
+    """Return a flatbuffer's bytes after checking their size, then their sha256."""
+    from .tflite import MAX_MODEL_FILE_BYTES  # noqa: PLC0415 - numpy kernels load lazily
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_FILE_BYTES:
+            raise ModelError(
+                f"model file {path} is {size} bytes, larger than the "
+                f"{MAX_MODEL_FILE_BYTES} a model may have"
+            )
+        content = path.read_bytes()
+    except OSError as err:
+        raise ModelError(f"cannot read model file {path}: {err.strerror}") from err
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != sha256:
+        raise ModelError(
+            f"model file {path} does not match its metadata: sha256 is {digest}, "
+            f"expected {sha256} (file truncated, corrupt or replaced?)"
+        )
+    return content
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """The pretrained network that turns each patch of the window into a feature row.
+
+    Each patch is embedded once as audio arrives; the head (the model file itself) reads the
+    rows of the patches inside the window.
+    """
+
+    model_path: Path
+    sha256: str
+    patch_s: float
+    patch_hop_s: float
+    features: int
+
+    def read_model(self) -> bytes:
+        """Return the backbone's `.tflite` bytes, checked against the metadata."""
+        return _read_checked(self.model_path, self.sha256)
 
 
 @dataclass(frozen=True)
@@ -38,35 +87,33 @@ class ModelMetadata:
     sha256: str
     model_path: Path
     raw: dict[str, Any]
+    backbone: Backbone | None = None
 
     @property
     def window_frames(self) -> int:
         """Frames in one model window."""
         return self.frontend.frames_for(self.window_s)
 
+    @property
+    def patch_frames(self) -> int:
+        """Frames in one backbone patch."""
+        assert self.backbone is not None
+        return self.frontend.frames_for(self.backbone.patch_s)
+
+    @property
+    def patch_hop_frames(self) -> int:
+        """Frames between the patches of a window."""
+        assert self.backbone is not None
+        return self.frontend.frames_for(self.backbone.patch_hop_s)
+
+    @property
+    def patches(self) -> int:
+        """Patches in one window, the newest ending at the window's end."""
+        return (self.window_frames - self.patch_frames) // self.patch_hop_frames + 1
+
     def read_model(self) -> bytes:
         """Return the `.tflite` bytes after checking their size, then their sha256."""
-        from .tflite import MAX_MODEL_FILE_BYTES  # noqa: PLC0415 - numpy kernels load lazily
-
-        try:
-            size = self.model_path.stat().st_size
-            if size > MAX_MODEL_FILE_BYTES:
-                raise ModelError(
-                    f"model file {self.model_path} is {size} bytes, larger than the "
-                    f"{MAX_MODEL_FILE_BYTES} a model may have"
-                )
-            content = self.model_path.read_bytes()
-        except OSError as err:
-            raise ModelError(
-                f"cannot read model file {self.model_path}: {err.strerror}"
-            ) from err
-        digest = hashlib.sha256(content).hexdigest()
-        if digest != self.sha256:
-            raise ModelError(
-                f"model file {self.model_path} does not match its metadata: sha256 is {digest}, "
-                f"expected {self.sha256} (file truncated, corrupt or replaced?)"
-            )
-        return content
+        return _read_checked(self.model_path, self.sha256)
 
 
 def _require(
@@ -120,6 +167,7 @@ def load_metadata(path: str | Path = DEFAULT_MODEL) -> ModelMetadata:
             f"model metadata {json_path}: no threshold for {', '.join(missing)}"
         )
 
+    backbone = _backbone(data, json_path)
     meta = ModelMetadata(
         name=str(_require(data, "name", str, json_path)),
         version=str(_require(data, "version", str, json_path)),
@@ -137,12 +185,43 @@ def load_metadata(path: str | Path = DEFAULT_MODEL) -> ModelMetadata:
         sha256=str(_require(data, "sha256", str, json_path)),
         model_path=json_path.with_suffix(".tflite"),
         raw=data,
+        backbone=backbone,
     )
-    expected = (1, meta.window_frames, frontend.n_mels, 1)
+    expected: tuple[int, ...]
+    if backbone is None:
+        expected = (1, meta.window_frames, frontend.n_mels, 1)
+        made = f"{meta.window_frames} frames x {frontend.n_mels} mels per {meta.window_s} s window"
+    else:
+        if not 0 < backbone.patch_hop_s <= backbone.patch_s <= meta.window_s:
+            raise ModelError(
+                f"model metadata {json_path}: backbone needs 0 < patch_hop_s <= patch_s <= "
+                f"window_s, got {backbone.patch_hop_s}, {backbone.patch_s}, {meta.window_s}"
+            )
+        expected = (1, meta.patches, backbone.features)
+        made = (
+            f"{meta.patches} patches x {backbone.features} features per "
+            f"{meta.window_s} s window"
+        )
     if meta.input_shape != expected:
         raise ModelError(
-            f"model metadata {json_path}: input shape {list(meta.input_shape)} does not match the "
-            f"frontend, which makes {meta.window_frames} frames x {frontend.n_mels} mels per "
-            f"{meta.window_s} s window (expected {list(expected)})"
+            f"model metadata {json_path}: input shape {list(meta.input_shape)} does not match "
+            f"the frontend, which makes {made} (expected {list(expected)})"
         )
     return meta
+
+
+def _backbone(data: dict[str, Any], source: Path) -> Backbone | None:
+    """Read the optional `backbone` object: file, sha256, patch_s, patch_hop_s, features."""
+    if "backbone" not in data:
+        return None
+    part = _require(data, "backbone", dict, source)
+    name = str(_require(part, "file", str, source))
+    if Path(name).name != name:
+        raise ModelError(f"model metadata {source}: backbone file must sit beside it")
+    return Backbone(
+        model_path=source.with_name(name),
+        sha256=str(_require(part, "sha256", str, source)),
+        patch_s=float(_require(part, "patch_s", (int, float), source)),
+        patch_hop_s=float(_require(part, "patch_hop_s", (int, float), source)),
+        features=int(_require(part, "features", int, source)),
+    )

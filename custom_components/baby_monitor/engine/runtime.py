@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import importlib
 import logging
 from typing import Any, Literal, Protocol
@@ -13,7 +13,14 @@ import numpy.typing as npt
 from .blas import single_threaded
 from .model import ModelError, ModelMetadata
 
-__all__ = ["BACKENDS", "Backend", "ModelRuntime", "available_backends", "load_runtime"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "EmbeddingCache",
+    "ModelRuntime",
+    "available_backends",
+    "load_runtime",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,41 +88,32 @@ def available_backends() -> list[Backend]:
     return found
 
 
-class ModelRuntime:
-    """Runs one model window (frames x mels) and returns one probability per label."""
+class _Network:
+    """One allocated interpreter with a single input and output, float in and float out."""
 
     def __init__(
-        self, meta: ModelMetadata, interpreter: _Interpreter, backend: Backend
+        self, name: str, interpreter: _Interpreter, shape: tuple[int, ...], numpy: bool
     ) -> None:
-        """Wrap an allocated interpreter and check its input against the metadata."""
-        self.meta = meta
-        self.backend: Backend = backend
-        self._interpreter = interpreter
         interpreter.allocate_tensors()
         (model_input,) = interpreter.get_input_details()
         (model_output,) = interpreter.get_output_details()
-        shape = tuple(int(d) for d in model_input["shape"])
-        if shape != meta.input_shape:
+        found = tuple(int(d) for d in model_input["shape"])
+        if found != shape:
             raise ModelError(
-                f"model {meta.model_path.name} takes input {list(shape)} but its metadata says "
-                f"{list(meta.input_shape)}"
+                f"model {name} takes input {list(found)} but its metadata says {list(shape)}"
             )
-        n_out = int(np.prod(model_output["shape"]))
-        if n_out != len(meta.labels):
-            raise ModelError(
-                f"model {meta.model_path.name} has {n_out} outputs but its metadata lists "
-                f"{len(meta.labels)} labels"
-            )
-        self._numpy = backend == "numpy"
+        self.outputs = int(np.prod(model_output["shape"]))
+        self._interpreter = interpreter
+        self._shape = shape
+        self._numpy = numpy
         self._input_index = int(model_input["index"])
         self._output_index = int(model_output["index"])
         self._input_dtype = np.dtype(model_input["dtype"])
         self._input_quant = model_input["quantization"]
         self._output_quant = model_output["quantization"]
 
-    def predict(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Probabilities, shape (labels,), for one window of log-mel features."""
-        batch = features.reshape(self.meta.input_shape)
+    def __call__(self, values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        batch = values.reshape(self._shape)
         scale, zero_point = self._input_quant
         if self._input_dtype != np.float32:
             info = np.iinfo(self._input_dtype)
@@ -132,11 +130,134 @@ class ModelRuntime:
             out = (out.astype(np.float32) - zero_point) * scale
         return out.astype(np.float32)
 
-    def predict_many(self, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Probabilities, shape (n, labels), for a stack of windows."""
+
+class EmbeddingCache:
+    """Backbone rows of one stream by the frame their patch ends at.
+
+    Consecutive windows share all but their newest patches, so each patch is embedded once.
+    Frame numbers must never repeat within a stream (`WindowStream` counts on across resets).
+    """
+
+    def __init__(self, span: int) -> None:
+        """Keep rows of patches ending within `span` frames of the newest."""
+        self._span = span
+        self._rows: dict[int, npt.NDArray[np.float32]] = {}
+
+    def __len__(self) -> int:
+        """Rows held."""
+        return len(self._rows)
+
+    def get(self, end: int) -> npt.NDArray[np.float32] | None:
+        """Return the row of the patch ending at frame `end`, if embedded."""
+        return self._rows.get(end)
+
+    def put(self, end: int, row: npt.NDArray[np.float32]) -> None:
+        """Remember a row and forget those too old to be in any later window."""
+        self._rows[end] = row
+        oldest = end - self._span
+        for stale in [key for key in self._rows if key < oldest]:
+            del self._rows[stale]
+
+
+class ModelRuntime:
+    """Runs one model window (frames x mels) and returns one probability per label.
+
+    With a backbone, each patch of the window becomes a feature row first and the model file
+    is the head over those rows.
+    """
+
+    def __init__(
+        self,
+        meta: ModelMetadata,
+        interpreter: _Interpreter,
+        backend: Backend,
+        backbone: _Interpreter | None = None,
+    ) -> None:
+        """Wrap allocated interpreters and check their inputs against the metadata."""
+        self.meta = meta
+        self.backend: Backend = backend
+        numpy = backend == "numpy"
+        self._head = _Network(
+            meta.model_path.name, interpreter, meta.input_shape, numpy
+        )
+        if self._head.outputs != len(meta.labels):
+            raise ModelError(
+                f"model {meta.model_path.name} has {self._head.outputs} outputs but its "
+                f"metadata lists {len(meta.labels)} labels"
+            )
+        self._backbone: _Network | None = None
+        if meta.backbone is not None:
+            if backbone is None:
+                raise ModelError(f"model {meta.model_path.name} needs its backbone")
+            shape = (1, meta.patch_frames, meta.frontend.n_mels, 1)
+            self._backbone = _Network(
+                meta.backbone.model_path.name, backbone, shape, numpy
+            )
+            if self._backbone.outputs != meta.backbone.features:
+                raise ModelError(
+                    f"backbone {meta.backbone.model_path.name} gives "
+                    f"{self._backbone.outputs} features but the metadata says "
+                    f"{meta.backbone.features}"
+                )
+
+    def new_cache(self) -> EmbeddingCache | None:
+        """Make a cache for one stream's patch rows (None when the model has no backbone)."""
+        if self.meta.backbone is None:
+            return None
+        return EmbeddingCache(self.meta.window_frames)
+
+    def embed(self, patch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Return the backbone's feature row of one patch (frames x mels)."""
+        if self._backbone is None:
+            raise ModelError(f"model {self.meta.model_path.name} has no backbone")
+        return self._backbone(patch)
+
+    def predict(
+        self,
+        features: npt.NDArray[np.float32],
+        *,
+        end: int | None = None,
+        cache: EmbeddingCache | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """Probabilities, shape (labels,), for one window of log-mel features.
+
+        `end` (the stream frame the window ends at) and `cache` let a stream reuse the rows
+        of patches an earlier window already embedded.
+        """
+        if self._backbone is None:
+            return self._head(features)
+        meta = self.meta
+        size, hop = meta.patch_frames, meta.patch_hop_frames
+        count = meta.patches
+        rows = []
+        for index in range(count):
+            stop = len(features) - (count - 1 - index) * hop
+            key = None if end is None else end - (count - 1 - index) * hop
+            row = None if cache is None or key is None else cache.get(key)
+            if row is None:
+                row = self._backbone(features[stop - size : stop])
+                if cache is not None and key is not None:
+                    cache.put(key, row)
+            rows.append(row)
+        return self._head(np.stack(rows))
+
+    def predict_many(
+        self,
+        windows: npt.NDArray[np.float32],
+        ends: Sequence[int] | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """Probabilities, shape (n, labels), for a stack of windows (of one stream with `ends`)."""
         if len(windows) == 0:
             return np.empty((0, len(self.meta.labels)), dtype=np.float32)
-        return np.stack([self.predict(window) for window in windows])
+        if ends is None:
+            return np.stack([self.predict(window) for window in windows])
+        cache = self.new_cache()
+        return np.stack(
+            [
+                self.predict(window, end=end, cache=cache)
+                for window, end in zip(windows, ends, strict=True)
+            ]
+        )
 
 
 def load_runtime(
@@ -144,6 +265,7 @@ def load_runtime(
 ) -> ModelRuntime:
     """Load the model with `backend`, or the first backend that imports when "auto"."""
     content = meta.read_model()
+    backbone = meta.backbone.read_model() if meta.backbone is not None else None
     if backend != "auto":
         if backend not in _FACTORIES:
             raise ModelError(
@@ -156,6 +278,7 @@ def load_runtime(
     for name in candidates:
         try:
             interpreter = _FACTORIES[name](content)
+            trunk = _FACTORIES[name](backbone) if backbone is not None else None
         except ImportError as err:
             errors.append(f"{name}: not installed ({err})")
             continue
@@ -164,5 +287,5 @@ def load_runtime(
                 f"cannot load model {meta.model_path} with {name}: {err}"
             ) from err
         _LOGGER.debug("Loaded %s with the %s backend", meta.model_path.name, name)
-        return ModelRuntime(meta, interpreter, name)
+        return ModelRuntime(meta, interpreter, name, trunk)
     raise ModelError(f"no runtime backend could load the model: {'; '.join(errors)}")
