@@ -62,6 +62,8 @@ THRESHOLD_RANGE: Final = (0.05, 0.99)
 """Lowest and highest threshold the options' slider offers."""
 V1_THRESHOLDS: Final = {LABEL_CRY: 0.9, LABEL_LAUGHTER: 0.5797354578971864}
 """Calibrated thresholds of the model (2026.12.01) that version-1 entries were set against."""
+V1_HOP_S: Final = 0.5
+"""Default seconds between windows for that model; the backbone's patches come every second."""
 
 # Issue ids (suffixed with the entry id)
 ISSUE_SOURCE_DOWN: Final = "source_down"

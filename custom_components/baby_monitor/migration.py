@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .const import THRESHOLD_OPTIONS, THRESHOLD_RANGE
+from .const import CONF_HOP_S, THRESHOLD_OPTIONS, THRESHOLD_RANGE, V1_HOP_S
 from .engine.model import DEFAULT_MODEL, load_metadata
 
 SAME_AS_DEFAULT: Final = 0.005
@@ -53,9 +53,13 @@ def migrate_thresholds(
     """Options with every saved threshold on the new scale, and the thresholds that changed.
 
     A threshold at the old default is removed, so that the entry follows the new model's
-    default; one of a sound either model lacks, or not a number, is left as it is.
+    default; one of a sound either model lacks, or not a number, is left as it is. So is the
+    old model's default hop, which every v1 options form saved.
     """
     migrated = dict(options)
+    if migrated.get(CONF_HOP_S) == V1_HOP_S:
+        # the old default, saved with the options: follow the new model's default instead
+        del migrated[CONF_HOP_S]
     changes: list[ThresholdChange] = []
     for label, key in THRESHOLD_OPTIONS.items():
         value = migrated.get(key)

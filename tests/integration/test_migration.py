@@ -31,6 +31,7 @@ from custom_components.baby_monitor.const import (
     LABEL_LAUGHTER,
     THRESHOLD_OPTIONS,
     THRESHOLD_RANGE,
+    V1_HOP_S,
     V1_THRESHOLDS,
 )
 from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
@@ -336,6 +337,19 @@ def test_migrate_thresholds_removes_defaults_and_keeps_the_rest() -> None:
         {CONF_HOP_S: 1.0},
         [],
     )
+
+
+def test_the_old_default_hop_follows_the_new_default() -> None:
+    """The old default hop, saved by every v1 options form, is dropped; another is kept.
+
+    The backbone's patches come every second, the new default.
+    """
+    migrated, _ = migrate_thresholds(
+        {CONF_HOP_S: V1_HOP_S}, V1_THRESHOLDS, V1_THRESHOLDS
+    )
+    assert CONF_HOP_S not in migrated
+    migrated, _ = migrate_thresholds({CONF_HOP_S: 2.0}, V1_THRESHOLDS, V1_THRESHOLDS)
+    assert migrated == {CONF_HOP_S: 2.0}
 
 
 def test_migrate_thresholds_reports_only_what_changed() -> None:
