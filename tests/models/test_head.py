@@ -1,0 +1,119 @@
+"""The head: trained on patch rows, judged out of fold, exported as both runtimes run it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from custom_components.baby_monitor.engine.tflite import NumpyInterpreter
+from models.crossval import dev_splits
+from models.data import Clip
+from models.head import (
+    CLASSES,
+    HeadSettings,
+    Member,
+    TrainedHead,
+    export_head,
+    fit_head,
+    out_of_fold,
+)
+from models.metrics import roc_auc
+
+QUICK = HeadSettings(hidden=8, epochs=30, members=2, batch=32)
+
+
+def random_head(features: int, members: int = 2) -> TrainedHead:
+    """Make a head with random weights (what the export must reproduce, whatever they are)."""
+    rng = np.random.default_rng(0)
+
+    def member() -> Member:
+        return Member(
+            rng.normal(0, 0.1, (features, 16)).astype(np.float32),
+            rng.normal(0, 0.1, 16).astype(np.float32),
+            rng.normal(0, 1.0, (16, len(CLASSES))).astype(np.float32),
+            rng.normal(0, 0.1, len(CLASSES)).astype(np.float32),
+        )
+
+    return TrainedHead(tuple(member() for _ in range(members)))
+
+
+def synthetic_clips(per_fold: int = 12) -> tuple[list[Clip], np.ndarray, np.ndarray]:
+    """Clips of three patches each whose rows say their class, in folds 1-4."""
+    rng = np.random.default_rng(1)
+    clips, rows = [], []
+    for fold in range(1, 5):
+        for index in range(per_fold):
+            label = CLASSES[index % 3]
+            clips.append(
+                Clip(
+                    f"{fold}/{index}.flac",
+                    label,
+                    "synth",
+                    f"g{fold}{index}",
+                    fold,
+                    label,
+                    3.0,
+                )
+            )
+            centre = np.zeros(6, np.float32)
+            centre[CLASSES.index(label)] = 2.0
+            rows.append(centre + rng.normal(0, 0.5, (3, 6)).astype(np.float32))
+    offsets = np.arange(0, 3 * len(clips) + 1, 3)
+    return clips, offsets, np.concatenate(rows)
+
+
+def test_exported_head_scores_each_sound_by_its_loudest_patch() -> None:
+    """Both runtimes give the members' averaged softmax, label columns, max over patches."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    head = random_head(features=10)
+    rows = np.random.default_rng(2).normal(0, 1, (6, 10)).astype(np.float32)
+    expected = head.probabilities(rows)[:, 1:].max(axis=0)
+    content = export_head(head, patches=6)
+    for interpreter in (
+        Interpreter(model_content=content),
+        NumpyInterpreter(model_content=content),
+    ):
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], rows[None])
+        interpreter.invoke()
+        out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_allclose(out[0], expected, atol=1e-5)
+
+
+def test_members_probabilities_are_averaged() -> None:
+    """A head of two members scores what their mean says; each row's classes sum to one."""
+    head = random_head(features=4)
+    rows = np.random.default_rng(3).normal(0, 1, (5, 4)).astype(np.float32)
+    probs = head.probabilities(rows)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    mean = (
+        head.members[0].probabilities(rows) + head.members[1].probabilities(rows)
+    ) / 2
+    np.testing.assert_allclose(probs, mean, rtol=1e-5)
+
+
+def test_out_of_fold_scores_come_from_heads_that_never_saw_the_clip() -> None:
+    """Every clip is scored once, by the fold model without it, and separable classes separate."""
+    clips, offsets, rows = synthetic_clips()
+    scores = out_of_fold({"clean": (offsets, rows)}, clips, dev_splits(clips), QUICK)
+    for label in ("cry", "laughter"):
+        s = scores["clean"][label]
+        assert np.isfinite(s).all()
+        assert roc_auc([c.label == label for c in clips], s) > 0.95
+
+
+def test_temperature_softens_the_scores_and_keeps_each_patchs_class() -> None:
+    """The same training with logits divided by 3: the same winning class, milder scores."""
+    clips, _, rows = synthetic_clips(per_fold=6)
+    classes = np.repeat([CLASSES.index(c.label) for c in clips], 3)
+    weights = np.ones(len(rows), np.float32)
+    settings = {**QUICK.to_dict(), "members": 1}
+    settings.pop("temperature")
+    sharp = fit_head(rows, classes, weights, HeadSettings(**settings, temperature=1.0))
+    soft = fit_head(rows, classes, weights, HeadSettings(**settings, temperature=3.0))
+    np.testing.assert_allclose(
+        soft.members[0].out_kernel, sharp.members[0].out_kernel / 3, rtol=1e-5
+    )
+    sharp_probs, soft_probs = sharp.probabilities(rows), soft.probabilities(rows)
+    assert (sharp_probs.argmax(axis=1) == soft_probs.argmax(axis=1)).all()
+    assert soft_probs.max() < sharp_probs.max()
