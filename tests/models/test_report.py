@@ -1,12 +1,17 @@
-"""The benchmark report carries what `scripts/e2e` measured inside Home Assistant."""
+"""The benchmark report: targets from pooled out-of-fold figures beside the baselines, and the e2e's."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-import shutil
+from typing import Any
 
-from models.report import BENCH, HASS_CPU, render
+import numpy as np
+import pytest
+
+from models.crossval import cv_report, loso_report, source_splits
+from models.data import Clip
+from models.report import render, write_report
 
 HASS_CPU_FIGURES = {
     "unit": "ms CPU per second of audio",
@@ -38,24 +43,259 @@ HASS_CPU_FIGURES = {
     "default_backend": "litert",
     "measured_at": "2026-12-04 06:30 UTC",
 }
+SOURCES = ("donateacry", "esc50", "deeply_nonverbal")
 
 
-def _bench(tmp_path: Path) -> Path:
-    """Make a bench folder holding the shipped benchmark's results only."""
+def _clips() -> list[Clip]:
+    """400 clips over four folds and three sources: 100 cries, 60 laughs, 240 others."""
+    labels = ["cry"] * 100 + ["laughter"] * 60 + ["other"] * 240
+    return [
+        Clip(
+            path=f"{SOURCES[i % 3]}/{label}/{i}.wav",
+            label=label,
+            source=SOURCES[i % 3],
+            group=f"g{i}",
+            fold=1 + i % 4,
+            orig_class="laughing" if label == "other" and i % 7 == 0 else label,
+            duration_s=5.0,
+        )
+        for i, label in enumerate(labels)
+    ]
+
+
+def _scores(clips: list[Clip], separation: float, seed: int) -> dict[str, Any]:
+    """Scores in [0, 1] whose labels' positives sit `separation` above the rest."""
+    rng = np.random.default_rng(seed)
+    return {
+        label: (
+            1
+            / (
+                1
+                + np.exp(
+                    -(
+                        rng.normal(size=len(clips))
+                        + separation * np.array([c.label == label for c in clips])
+                    )
+                )
+            )
+        ).astype(np.float32)
+        for label in ("cry", "laughter")
+    }
+
+
+def _model(clips: list[Clip], separation: float, seed: int) -> dict[str, Any]:
+    scores = _scores(clips, separation, seed)
+    return {
+        "cv": cv_report(clips, scores),
+        "loso": loso_report(clips, scores, source_splits(clips, SOURCES)),
+    }
+
+
+def _results(ours_separation: float = 4.0) -> dict[str, Any]:
+    """Results as `scripts/bench` writes them, from synthetic out-of-fold scores."""
+    clips = _clips()
+    variant = {"recall": 0.97, "false_positive_rate": 0.008}
+    ours = _model(clips, ours_separation, 0) | {
+        "thresholds": {"cry": 0.93, "laughter": 0.9},
+        "variants": {
+            "clean": {"cry": variant, "laughter": variant},
+            "band": {
+                "cry": {"recall": 0.95, "false_positive_rate": 0.012},
+                "laughter": variant,
+            },
+            "noise0": {
+                "cry": {"recall": 0.91, "false_positive_rate": 0.01},
+                "laughter": variant,
+            },
+            "music0": {
+                "cry": {"recall": 0.85, "false_positive_rate": 0.01},
+                "laughter": variant,
+            },
+        },
+        "sensitivity": {
+            "default": 0.93,
+            "rows": [
+                {
+                    "threshold": t,
+                    **{
+                        name: {"recall": 1 - t / 10, "false_positive_rate": t / 50}
+                        for name in ("clean", "band", "noise0", "music0")
+                    },
+                }
+                for t in (0.5, 0.9, 0.93)
+            ],
+        },
+    }
+    models = {
+        "ours": ours,
+        "mn04 probe": _model(clips, 2.5, 1) | {"c": {"cry": 0.01, "laughter": 0.1}},
+        "mn04 classes": _model(clips, 1.0, 2),
+        "YAMNet probe": _model(clips, 2.0, 3) | {"c": {"cry": 0.1, "laughter": 1.0}},
+        "YAMNet classes": _model(clips, 0.8, 4),
+    }
+    soak_run = {
+        "detected": 70,
+        "cries": 72,
+        "false_events": 0,
+        "false_per_24h": 0.0,
+        "latency_median_s": 1.2,
+        "latency_p95_s": 3.1,
+    }
+    return json.loads(
+        json.dumps(
+            {
+                "machine": "x86_64, cpu, python 3.13.0",
+                "model": {
+                    "name": "baby_monitor",
+                    "version": "2026.12.04",
+                    "bytes": 3_200_000,
+                    "head_bytes": 200_000,
+                    "backbone_bytes": 3_000_000,
+                    "thresholds": {"cry": 0.93, "laughter": 0.9},
+                },
+                "clips": {
+                    "dev": len(clips),
+                    "by_label": {"cry": 100, "laughter": 60, "other": 240},
+                },
+                "models": models,
+                "cost_ms_per_audio_s": {
+                    "audio_s": 120.0,
+                    "hop_s": 1.0,
+                    "repeats": 3,
+                    "litert": 0.8,
+                    "litert_rss_added_mb": 12.0,
+                    "numpy": 6.0,
+                    "numpy_rss_added_mb": 14.0,
+                    "yamnet_litert": 0.9,
+                },
+                "soak": {
+                    "hours": 6.0,
+                    "negative_hours": 5.0,
+                    "backend": "litert",
+                    "threshold": 0.93,
+                    "confirm_s": 2.0,
+                    "hop_s": 1.0,
+                    "fold": 4,
+                    "head_folds": [1, 2, 3],
+                    "household_clips": 300,
+                    "cry_clips": 90,
+                    "ours": soak_run
+                    | {
+                        "false_alarms": [],
+                        "duration_error_s": None,
+                        "rss_start_mb": 500.0,
+                        "rss_end_mb": 501.0,
+                        "rss_mb": [500.0, 501.0],
+                    },
+                    "yamnet": soak_run | {"threshold": 0.5},
+                    "sweep": [],
+                },
+                "seconds": {"ours": 300.0},
+            },
+            default=float,
+        )
+    )
+
+
+def _report(tmp_path: Path, results: dict[str, Any]) -> str:
     bench = tmp_path / "bench"
-    bench.mkdir()
-    shutil.copy(BENCH / "results.json", bench / "results.json")
-    return bench
+    bench.mkdir(exist_ok=True)
+    (bench / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    return render(bench).read_text(encoding="utf-8")
+
+
+def _row(report: str, what: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith(f"| {what} |"))
+
+
+def test_targets_come_from_pooled_out_of_fold_figures_beside_every_baseline(
+    tmp_path: Path,
+) -> None:
+    """AUC and recall rows carry the fold spread and the four baselines of the same run."""
+    results = _results()
+    report = _report(tmp_path, results)
+
+    cry = results["models"]["ours"]["cv"]["cry"]
+    row = _row(report, "cry ROC-AUC, pooled out-of-fold")
+    assert f"{cry['auc']:.4f} (folds" in row
+    for name in ("mn04 probe", "mn04 classes", "YAMNet probe", "YAMNet classes"):
+        assert name in row
+    assert row.endswith("✅ |") == (cry["auc"] >= 0.995)
+    assert _row(report, "laughter recall at 1 % clip FPR, pooled out-of-fold")
+    assert _row(report, "laughter clips over the cry 1 %-FPR threshold")
+    assert _row(report, "cry clips over the laughter 1 %-FPR threshold")
+    assert _row(
+        report,
+        "cry and laughter AUC above both logistic probes' (mn04, YAMNet embeddings)",
+    ).endswith("✅ |")
+    assert _row(
+        report, "band-limited (≤ 4 kHz) vs full-band cry recall, default threshold"
+    ).endswith("| 95.0 % vs 97.0 % | ✅ |")
+    assert _row(
+        report, "band-limited vs full-band negatives' FPR (cry), default threshold"
+    ).endswith("| 1.2 % vs 0.8 % | ✅ |")
+    assert _row(
+        report, "cry recall, white, pink or brown noise at 0 dB SNR, default threshold"
+    ).endswith("| 91.0 % | ✅ |")
+    assert _row(report, "cry recall, music at 0 dB SNR, default threshold").endswith(
+        "| 85.0 % | ❌ |"
+    )
+    assert _row(report, "model size (backbone + head)").endswith(
+        "| 3.20 MB (2930 KiB + 195 KiB) | ✅ |"
+    )
+    cpu = "≤ 2 ms and ≤ YAMNet's | 0.80 ms (YAMNet, Frigate-style, 0.90 ms) | ✅ |"
+    assert cpu in report
+    assert "never heard fold 4" in report
+
+
+def test_a_probe_that_beats_ours_fails_the_target(tmp_path: Path) -> None:
+    """Ours below the mn04 probe is marked, whatever the absolute figures."""
+    report = _report(tmp_path, _results(ours_separation=1.5))
+
+    assert _row(
+        report,
+        "cry and laughter AUC above both logistic probes' (mn04, YAMNet embeddings)",
+    ).endswith("❌ |")
+
+
+def test_report_lists_spread_loso_and_our_false_positives_and_misses(
+    tmp_path: Path,
+) -> None:
+    """Crossval's tables: summary with fold spread and LOSO for all, the details for ours."""
+    report = _report(tmp_path, _results())
+
+    assert "### Pooled out-of-fold, grouped 4-fold CV" in report
+    assert "### Leave one source out" in report
+    assert "| YAMNet classes | cry |" in report
+    assert "#### ours: cry" in report
+    assert "#### YAMNet probe: cry" not in report
+    details = report[report.index("#### ours: laughter") :]
+    assert "by class" in details
+    assert "| laughing |" in report
+    assert "Highest-scoring negatives" in details
+    assert "Lowest-scoring positives" in details
+    assert "| music at 0 dB SNR | 85.0 % |" in report
+    assert "| 0.93 (default) |" in report
+
+
+def test_shipped_thresholds_out_of_date_are_flagged(tmp_path: Path) -> None:
+    """A shipped model whose thresholds are not this run's cross-validated ones is called out."""
+    results = _results()
+    results["model"]["thresholds"] = {"cry": 0.99, "laughter": 0.9}
+
+    assert "are not this run's cross-validated" in _report(tmp_path, results)
+    assert "are not this run's" not in _report(tmp_path, _results())
 
 
 def test_report_renders_the_figures_measured_inside_home_assistant(
     tmp_path: Path,
 ) -> None:
     """Each backend's overhead is a target row and a line of its own section, from the JSON."""
-    bench = _bench(tmp_path)
-    (bench / HASS_CPU).write_text(json.dumps(HASS_CPU_FIGURES), encoding="utf-8")
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "hass_cpu.json").write_text(json.dumps(HASS_CPU_FIGURES), encoding="utf-8")
 
-    report = render(bench).read_text(encoding="utf-8")
+    report = _report(tmp_path, _results())
 
     assert (
         "| CPU the integration adds inside Home Assistant beyond the engine's own, litert "
@@ -72,7 +312,21 @@ def test_report_without_an_e2e_measurement_leaves_the_section_out(
     tmp_path: Path,
 ) -> None:
     """Before `scripts/e2e` has written its figures, the report has neither row nor section."""
-    report = render(_bench(tmp_path)).read_text(encoding="utf-8")
+    report = _report(tmp_path, _results())
 
     assert "## CPU cost" in report
     assert "Inside Home Assistant" not in report
+
+
+@pytest.mark.parametrize("soak", [True, False])
+def test_report_without_a_soak_leaves_its_rows_out(tmp_path: Path, soak: bool) -> None:
+    """`--soak-hours 0` writes no soak: no rows, no section."""
+    results = _results()
+    if not soak:
+        results["soak"] = None
+    path = tmp_path / "REPORT.md"
+    write_report(path, results)
+
+    report = path.read_text(encoding="utf-8")
+    assert ("## Soak" in report) == soak
+    assert ("false cry events per 24 h" in report) == soak
