@@ -59,15 +59,22 @@ def mock_config_entry() -> MockConfigEntry:
 
 
 def same_room(
-    entry: MockConfigEntry, options: dict[str, Any] | None = None
+    entry: MockConfigEntry,
+    options: dict[str, Any] | None = None,
+    version: int = 1,
 ) -> MockConfigEntry:
-    """Make an entry for the same room and source with other options (none: the defaults)."""
+    """Make an entry for the same room and source with other options (none: the defaults).
+
+    Version 1 entries are migrated at setup; version 2 holds options saved by the current
+    forms, which migration leaves as they are.
+    """
     return MockConfigEntry(
         domain=entry.domain,
         title=entry.title,
         unique_id=entry.unique_id,
         data=entry.data,
         options=options or {},
+        version=version,
     )
 
 

@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClien
 import voluptuous as vol
 
 from custom_components.baby_monitor.const import DOMAIN
+from custom_components.baby_monitor.engine.detector import ONSET_FILL
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.components.automation.config import (
@@ -705,6 +706,16 @@ def notified(phones: dict[str, Phone]) -> dict[str, int]:
     return {name: len(phone.notifications) for name, phone in phones.items()}
 
 
+def crying_for(baby: Baby, on_s: float) -> str:
+    """Give the message sent once the crying sensor has been on `on_s` seconds.
+
+    It counts from the sensor's started_at: the sound's estimated start, ONSET_FILL of a
+    window before the first window that heard it ended (crying counts at once here).
+    """
+    seconds = int(on_s + ONSET_FILL * baby.model.meta.window_s)
+    return f"The baby has been crying for {seconds} seconds."
+
+
 @pytest.mark.usefixtures("config_dir", "home")
 async def test_notify_after_crying_for_a_while_then_cooldown(
     hass: HomeAssistant,
@@ -727,7 +738,7 @@ async def test_notify_after_crying_for_a_while_then_cooldown(
     assert notified(phones) == {"Mum's Phone": 1, "Dad's Pixel": 1, "Grandma's iPad": 0}
     call = phones["Mum's Phone"].notifications[0]
     assert call.data["title"] == "Nursery"
-    assert call.data["message"] == "The baby has been crying for 30 seconds."
+    assert call.data["message"] == crying_for(baby, 30)
     assert call.data["data"]["tag"] == f"baby_monitor_cry_{CRYING}"
     assert call.data["data"]["actions"] == [
         {"action": f"BABY_MONITOR_SOOTHE_{CRYING}", "title": "Play soothing sound"}
@@ -866,7 +877,7 @@ async def test_notify_without_a_speaker_sends_no_button(
 
     assert notified(phones) == {"Mum's Phone": 1, "Dad's Pixel": 1, "Grandma's iPad": 0}
     call = phones["Mum's Phone"].notifications[0]
-    assert call.data["message"] == "The baby has been crying for 30 seconds."
+    assert call.data["message"] == crying_for(baby, 30)
     assert call.data["data"]["tag"] == f"baby_monitor_cry_{CRYING}"
     assert "actions" not in call.data["data"]
     state = hass.states.get(notify)
@@ -883,7 +894,9 @@ async def test_notify_without_a_speaker_sends_no_button(
     assert state.attributes["last_triggered"] == last_triggered
 
 
-@pytest.mark.parametrize("as_text", [False, True])
+@pytest.mark.parametrize(
+    ("started_as", "message_s"), [("datetime", 33), ("text", 33), (None, 30)]
+)
 @pytest.mark.usefixtures("config_dir")
 async def test_notify_says_how_long_since_the_crying_began(
     hass: HomeAssistant,
@@ -891,12 +904,13 @@ async def test_notify_says_how_long_since_the_crying_began(
     phones: dict[str, Phone],
     device_registry: dr.DeviceRegistry,
     entity_registry: er.EntityRegistry,
-    as_text: bool,
+    started_as: str | None,
+    message_s: int,
 ) -> None:
     """The message counts from the sensor's started_at, so the confirm time is included.
 
     started_at may be a datetime or its ISO text; without it the message falls back to the
-    time the sensor has been on (test_notify_after_crying_for_a_while_then_cooldown).
+    time the sensor has been on (the "Crying for at least" setting).
     """
     await move_to(hass, freezer, "14:00:00")
     entry = MockConfigEntry(domain=DOMAIN, title="Nursery")
@@ -918,16 +932,17 @@ async def test_notify_says_how_long_since_the_crying_began(
     await use_blueprint(hass, "notify_on_cry.yaml", notify_inputs(phones), "Notify")
 
     started = dt_util.utcnow() - timedelta(seconds=3)  # heard 3 s before confirmed
-    hass.states.async_set(
-        CRYING,
-        STATE_ON,
-        {"started_at": started.isoformat() if as_text else started},
-    )
+    attributes = {
+        "datetime": {"started_at": started},
+        "text": {"started_at": started.isoformat()},
+        None: {},
+    }[started_as]
+    hass.states.async_set(CRYING, STATE_ON, attributes)
     await run_loop()
     await tick(hass, freezer, timedelta(seconds=30))
 
     call = phones["Mum's Phone"].notifications[0]
-    assert call.data["message"] == "The baby has been crying for 33 seconds."
+    assert call.data["message"] == f"The baby has been crying for {message_s} seconds."
 
 
 # --- Laughter moments ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import get_type_hints
 from unittest.mock import AsyncMock, patch
@@ -446,31 +447,37 @@ async def test_options_flow(
 async def test_options_show_thresholds_to_two_decimals(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """The model's calibrated thresholds are offered as 0.58, not 0.5797354578971864."""
-    calibrated = load_metadata(DEFAULT_MODEL).thresholds
-    assert calibrated["laughter"] != round(calibrated["laughter"], 2)
-    entry = same_room(
-        mock_config_entry, {CONF_LAUGHTER_THRESHOLD: calibrated["laughter"]}
-    )
+    """A model's calibrated thresholds are offered as 0.58, not 0.5797354578971864.
+
+    The shipped model's are already rounded, so the form is shown for a copy of it whose
+    thresholds are as a calibration writes them.
+    """
+    shipped = load_metadata(DEFAULT_MODEL)
+    calibrated = {"cry": 0.9312873456021837, "laughter": 0.5797354578971864}
+    assert set(calibrated) == set(shipped.thresholds)
+    model = replace(shipped, thresholds=dict(calibrated))
+    saved = 0.7349018263541829
+    entry = same_room(mock_config_entry, {CONF_LAUGHTER_THRESHOLD: saved})
     entry.add_to_hass(hass)
 
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    with patch(
+        "custom_components.baby_monitor.config_flow.load_metadata", return_value=model
+    ) as loaded:
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+    loaded.assert_called_once_with(DEFAULT_MODEL)
 
     data_schema = result["data_schema"]
     assert data_schema is not None
     schema = data_schema.schema
     keys = {str(key): key for key in schema}
-    for label, option in (
-        ("cry", CONF_CRY_THRESHOLD),
-        ("laughter", CONF_LAUGHTER_THRESHOLD),
-    ):
-        assert keys[option].default() == round(calibrated[label], 2)
+    assert keys[CONF_CRY_THRESHOLD].default() == 0.93
+    assert keys[CONF_LAUGHTER_THRESHOLD].default() == 0.58
+    for option in (CONF_CRY_THRESHOLD, CONF_LAUGHTER_THRESHOLD):
         assert schema[keys[option]].config["step"] == 0.01
     # a threshold saved unrounded is shown rounded too
-    suggested = keys[CONF_LAUGHTER_THRESHOLD].description["suggested_value"]
-    assert suggested == round(calibrated["laughter"], 2)
+    assert keys[CONF_LAUGHTER_THRESHOLD].description["suggested_value"] == 0.73
     # the model keeps its own
-    assert load_metadata(DEFAULT_MODEL).thresholds == calibrated
+    assert model.thresholds == calibrated
 
 
 def test_options_flow_takes_a_typed_entry() -> None:

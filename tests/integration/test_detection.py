@@ -170,8 +170,8 @@ async def test_event_order_and_data(
 
     # windows (7 s long) end at t = 7, 8, ...: cry above threshold at 9-18, laughter at 23-24;
     # the cry began ONSET_FILL of a window before 9 s and ended OFFSET_FILL into the 11-18 s one
-    heard = round(ONSET_FILL * 7.0, 1)  # when it starts: 0.8 s
-    cry = round(18 - 9 - (1 - ONSET_FILL - OFFSET_FILL) * 7.0, 1)  # 4.2 s, not 9 s
+    heard = round(ONSET_FILL * 7.0, 1)  # when it starts: 1.8 s
+    cry = round(18 - 9 - (1 - ONSET_FILL - OFFSET_FILL) * 7.0, 1)  # 5.4 s, not 9 s
     # two windows of laughter are fewer than its windows' smear: no time left of their own
     assert fired == [
         ("cry_started", {"confidence": 0.99, "duration": heard}),
@@ -233,7 +233,7 @@ async def test_crying_says_since_when_while_on(
     assert started_at.tzinfo is not None
     assert all(state.attributes["started_at"] == started_at for state in on)
     # windows end at t = 7, 8, ...: above threshold from 9 s, confirmed at 12 s; the cry
-    # began ONSET_FILL of a 7-s window before 9 s, so it had gone on for 3.8 s when confirmed
+    # began ONSET_FILL of a 7-s window before 9 s, so it had gone on for 4.75 s when confirmed
     since = on[0].last_changed - started_at
     assert since.total_seconds() == pytest.approx(12 - 9 + ONSET_FILL * 7.0, abs=0.5)
     assert states[-1].state == STATE_OFF
@@ -289,8 +289,13 @@ async def test_readings_are_published_once_a_second_and_sounds_at_once(
     scripted_model: Callable[[], ScriptedRuntime],
     entity_registry: er.EntityRegistry,
 ) -> None:
-    """Twice-a-second windows update the readings once a second; a cry shows in its own window."""
-    entry = same_room(mock_config_entry, {CONF_CONFIRM_S: 0.0, CONF_HOP_S: 0.5})
+    """Twice-a-second windows update the readings once a second; a cry shows in its own window.
+
+    The hop of 0.5 s is chosen in a current (version 2) entry: migration keeps it there.
+    """
+    entry = same_room(
+        mock_config_entry, {CONF_CONFIRM_S: 0.0, CONF_HOP_S: 0.5}, version=2
+    )
     await setup_integration(hass, entry)
     entity_registry.async_update_entity(CRY_PROBABILITY, disabled_by=None)
     source_factory.audio = silence(13.0)

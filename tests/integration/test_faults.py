@@ -705,8 +705,13 @@ class LoudModel:
         self.backend = "loud"
         self.delay_s = delay_s
 
-    def predict(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Cry if any frame is loud (log-mel silence is about -1.7, a 0.5 tone about 2.9)."""
+    def new_cache(self) -> None:
+        """Keep no patch rows: this stand-in reads the window's features itself."""
+
+    def predict(
+        self, features: npt.NDArray[np.float32], **_: object
+    ) -> npt.NDArray[np.float32]:
+        """Cry if any frame is loud (log-mel silence is about -1.4, a 0.5 tone about 1.7)."""
         time.sleep(self.delay_s)
         return np.array([0.99 if features.max() > 1.0 else 0.0, 0.0], np.float32)
 

@@ -106,13 +106,13 @@ async def test_reload_starts_a_new_source(
 async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_not(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """Without options, windows come every 0.5 s and crying needs 3 s of them; a laugh counts at once."""
+    """Without options, windows come every second and crying needs 3 s of them; a laugh counts at once."""
     entry = same_room(mock_config_entry)
     await setup_integration(hass, entry)
     detectors = entry.runtime_data.listener.detectors
     assert detectors["cry"].config.confirm_s == DEFAULT_CONFIRM_S == 3.0
     assert detectors["laughter"].config.confirm_s == 0.0
-    assert entry.runtime_data.settings.hop_s == DEFAULT_HOP_S == 0.5
+    assert entry.runtime_data.settings.hop_s == DEFAULT_HOP_S == 1.0
 
 
 @pytest.mark.usefixtures("source_factory")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Generator
 from datetime import timedelta
 import logging
 import threading
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import numpy as np
@@ -65,13 +66,13 @@ def breakdown(
     predict = ScriptedRuntime.predict
 
     def broken(
-        model: ScriptedRuntime, features: npt.NDArray[np.float32]
+        model: ScriptedRuntime, features: npt.NDArray[np.float32], **kwargs: Any
     ) -> npt.NDArray[np.float32]:
         call, item.calls = item.calls, item.calls + 1
         item.hang.wait(timeout=30)
         if item.failing(call):
             raise FloatingPointError(f"window {call} is broken")
-        return predict(model, features)
+        return predict(model, features, **kwargs)
 
     monkeypatch.setattr(ScriptedRuntime, "predict", broken)
     yield item

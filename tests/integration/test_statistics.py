@@ -295,7 +295,7 @@ async def test_cry_across_midnight_is_split_between_the_days(
     scripted_model: Callable[[], ScriptedRuntime],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A cry from 23:59:08.16 on: 51.84 s close the old day, the rest counts for the new one.
+    """A cry from 23:59:09 - ON_S on: 51 + ON_S s close the old day, the rest the new one.
 
     The episode counts on the day it started, so the new day starts with 0 episodes.
     """
@@ -322,8 +322,10 @@ async def test_cry_across_midnight_is_split_between_the_days(
     # closed at stream time 18 s; the cry ended SMEAR_S before its last window (16 s) did
     assert minutes(CRYING_TIME, hass) == round(90 - (18 - 16 + SMEAR_S))
     assert state_of(hass, CRY_EPISODES).state == "0"
-    assert dt_util.parse_datetime(state_of(hass, LAST_CRY).state) == local(
-        2025, 6, 1, 23, 59, 8
+    # shown to the second, the fraction dropped
+    began = start + timedelta(seconds=9 - ON_S)
+    assert dt_util.parse_datetime(state_of(hass, LAST_CRY).state) == began.replace(
+        microsecond=0
     )
 
 
