@@ -10,7 +10,6 @@ packages `fluidsynth` and `fluid-soundfont-gm`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import hashlib
@@ -23,8 +22,6 @@ import tempfile
 import numpy as np
 import numpy.typing as npt
 
-from .augment import mix_at_snr
-
 __all__ = [
     "SOUNDFONT",
     "Note",
@@ -33,7 +30,6 @@ __all__ = [
     "midi_bytes",
     "pieces",
     "render",
-    "songs",
 ]
 
 type Floats = npt.NDArray[np.float32]
@@ -255,21 +251,3 @@ def pieces(
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, *audio)
     return audio
-
-
-def songs(voices: Sequence[Floats], accompaniments: Sequence[Floats]) -> list[Floats]:
-    """Sing each voice over a rendered accompaniment: the songs parents play, vocals on top.
-
-    The voice is 0-9 dB above the music (cycling, so the set is fixed for the same inputs),
-    and the song lasts as long as the voice.
-    """
-    if not accompaniments:
-        return []
-    return [
-        mix_at_snr(
-            voice,
-            np.resize(accompaniments[index % len(accompaniments)], voice.size),
-            3.0 * (index % 4),
-        )
-        for index, voice in enumerate(voices)
-    ]

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 from models import music
-from models.data import Clip
-from models.music import DRUMS, SAMPLE_RATE, compose, midi_bytes, pieces, render, songs
-from models.train import build_pools
+from models.music import DRUMS, SAMPLE_RATE, compose, midi_bytes, pieces, render
 
 
 def _events(midi: bytes) -> list[bytes]:
@@ -99,44 +97,3 @@ def test_rendered_pieces_are_cached_and_identical_the_second_time(
     again = pieces(2, 3.0, seed=11, cache=tmp_path)
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-def test_a_song_is_the_voice_over_an_accompaniment_as_long_as_the_voice() -> None:
-    """Songs carry the voice on top of rendered music, cycling through the accompaniments."""
-    rng = np.random.default_rng(0)
-    voices = [
-        rng.standard_normal(n).astype(np.float32) * 0.1 for n in (8000, 20000, 3000)
-    ]
-    backing = [np.full(5000, 0.3, np.float32), np.full(7000, -0.2, np.float32)]
-
-    made = songs(voices, backing)
-
-    assert [song.size for song in made] == [8000, 20000, 3000]
-    np.testing.assert_allclose(
-        made[0] - voices[0], made[0][0] - voices[0][0], atol=1e-6
-    )
-    assert float(np.mean(made[1] - voices[1])) < 0  # the second accompaniment
-    assert songs(voices, []) == []
-
-
-def test_rendered_music_is_its_share_of_the_negatives_and_joins_the_music() -> None:
-    """Rendered pieces and songs feed beds and maskers, drawn as negatives at the share asked."""
-    clips = [
-        _clip("cry", "cry"),
-        _clip("other", "dog"),
-        _clip("other", "music"),
-        _clip("other", "rain"),
-        _clip("other", "parent_singing"),
-    ]
-    audios = [np.ones(16000, np.float32)] * len(clips)
-    rendered = [np.full(16000, 0.5, np.float32)] * 4
-    pools = build_pools(clips, audios, rendered, 0.2)
-    assert pools.negative_weights is not None
-    assert len(pools.negatives) == 4 + 4 + 1  # clips, pieces, one song
-    assert pools.negative_weights[-5:].sum() == pytest.approx(0.2)
-    assert pools.negative_weights.sum() == pytest.approx(1.0)
-    assert len(pools.music) == 2 + 4 + 1
-
-
-def _clip(label: str, orig_class: str) -> Clip:
-    return Clip(f"x/{orig_class}.flac", label, "test", orig_class, 1, orig_class, 1.0)
