@@ -102,8 +102,11 @@ def write_card(path: Path, metrics: Mapping[str, Any], data: Path) -> None:
         (
             f"- Head (`baby_monitor.tflite`, ours): {settings['members']} small networks averaged, "
             f"each {settings['hidden']} ReLU units and a softmax over other / cry / laughter per "
-            f"patch (logits divided by {settings['temperature']:g}); a window's score for a sound "
-            "is its loudest patch. One softmax keeps a laugh from also being a cry."
+            f"patch, plus a learnt map of the backbone's AudioSet logits that starts at its Baby "
+            "cry and laughter classes (the pretrained classes as prior); logits divided by "
+            f"{settings['temperature']:g} in training and {settings['calibration']:g} after. A "
+            "window's score for a sound is its loudest patch; one softmax keeps a laugh from also "
+            "being a cry."
         ),
         (
             f"- Size: {metrics['model_bytes'] / 1e6:.1f} MB in all, float32; LiteRT, "
@@ -111,8 +114,9 @@ def write_card(path: Path, metrics: Mapping[str, Any], data: Path) -> None:
         ),
         (
             f"- Thresholds (default sensitivity): cry {thresholds['cry']:.2f}, laughter "
-            f"{thresholds['laughter']:.2f} — the 1 % clip false-positive-rate points of the pooled "
-            "out-of-fold scores."
+            f"{thresholds['laughter']:.2f} — the 0.3 % (cry) and 1 % (laughter) clip "
+            "false-positive-rate points of the pooled out-of-fold scores: a monitor that cries wolf "
+            "is switched off, and a long cry has many windows to be heard in."
         ),
         "",
         "## Data and licences",

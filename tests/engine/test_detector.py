@@ -49,29 +49,29 @@ def test_stop_event_carries_span_and_peak() -> None:
 
 
 def seven_second_cry(confirm_s: float = 3.0) -> list[SoundEvent]:
-    """Return the events of a cry from 10 to 17 s, heard by 7-s windows every 0.5 s.
+    """Return the events of a cry from 10 to 17 s, heard by 7-s windows every 0.25 s.
 
-    Its first window above threshold ends 1 s after it began (models/lags.py: median 0.8 s,
-    on the hop grid), and windows stay above until the one that starts 1.5 s before its end
-    (median 1.4 s), so windows ending at 11…22.5 s are above threshold.
+    Its first window above threshold ends 1.75 s after it began (models/lags.py: median 1.7 s),
+    and windows stay above until the one that starts 1.75 s before its end (median 1.6 s), so
+    windows ending at 11.75…22.25 s are above threshold.
     """
     detector = SoundDetector(
         "cry", DetectorConfig(0.5, confirm_s, hold_s=3.0, window_s=WINDOW_S)
     )
-    times = np.arange(7.0, 40.0, 0.5)
+    times = np.arange(7.0, 40.0, 0.25)
     events = [
-        detector.update(float(t), 0.95 if 11.0 <= t <= 22.5 else 0.1) for t in times
+        detector.update(float(t), 0.95 if 11.75 <= t <= 22.25 else 0.1) for t in times
     ]
     return [e for e in events if e is not None]
 
 
 def test_a_sound_lasts_its_own_length_not_its_windows() -> None:
-    """A 7-s cry is reported as about 7 s, not the 11.5 s its windows span."""
+    """A 7-s cry is reported as about 7 s, not the 10.5 s its windows span."""
     started, stopped = seven_second_cry()
 
-    assert stopped.first_window == 11.0 and stopped.last_window == 22.5
-    assert stopped.start == pytest.approx(11.0 - ONSET_FILL * WINDOW_S)
-    assert stopped.end == pytest.approx(22.5 - (1 - OFFSET_FILL) * WINDOW_S)
+    assert stopped.first_window == 11.75 and stopped.last_window == 22.25
+    assert stopped.start == pytest.approx(11.75 - ONSET_FILL * WINDOW_S)
+    assert stopped.end == pytest.approx(22.25 - (1 - OFFSET_FILL) * WINDOW_S)
     assert stopped.start == pytest.approx(10.0, abs=0.5)
     assert stopped.end == pytest.approx(17.0, abs=0.5)
     assert stopped.duration == pytest.approx(7.0, abs=0.5)
@@ -157,8 +157,8 @@ def test_episodes_of_a_recording_per_label_in_time_order() -> None:
 
 def test_episodes_of_a_recording_are_the_sounds_own_spans() -> None:
     """With the model's window length a scan reports the same estimate as a live stream."""
-    times = np.arange(7.0, 40.0, 0.5, dtype=np.float32)
-    probs = np.where((times >= 11.0) & (times <= 22.5), 0.95, 0.1).astype(np.float32)
+    times = np.arange(7.0, 40.0, 0.25, dtype=np.float32)
+    probs = np.where((times >= 11.75) & (times <= 22.25), 0.95, 0.1).astype(np.float32)
     config = DetectorConfig(0.5, 3.0, hold_s=3.0, window_s=WINDOW_S)
     [episode] = detect_episodes(times, probs[:, None], ("cry",), {"cry": config})
     _, stopped = seven_second_cry()

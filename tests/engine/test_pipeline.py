@@ -86,7 +86,7 @@ def test_sound_level_follows_the_audio(meta: ModelMetadata) -> None:
 def test_a_real_cry_is_reported_with_its_own_length(
     numpy_runtime: ModelRuntime, validation_clip: Callable[[str, str], Path]
 ) -> None:
-    """A held-out 7-s cry between silences lasts about 7 s, though its windows span 11.5 s."""
+    """A 7-s cry between silences lasts about 7 s, though its windows span 10 s or more."""
     cry = decode_file(validation_clip("cry", "donateacry"))
     assert cry.size == 7 * 16000
     silence = np.zeros(16000 * 10, np.float32)
@@ -102,7 +102,7 @@ def test_a_real_cry_is_reported_with_its_own_length(
     ]
     started, stopped = events
     assert stopped.last_window is not None
-    assert stopped.last_window - stopped.first_window >= 11.0  # the windows' smear
+    assert stopped.last_window - stopped.first_window >= 9.0  # the windows' smear
     assert stopped.start == pytest.approx(10.0, abs=1.0)
     assert stopped.end == pytest.approx(17.0, abs=1.0)
     assert stopped.duration == pytest.approx(7.0, abs=1.0)

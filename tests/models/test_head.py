@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from custom_components.baby_monitor.engine.tflite import NumpyInterpreter
+from models.backbone import LOGITS
 from models.crossval import dev_splits
 from models.data import Clip
 from models.head import (
@@ -13,12 +14,13 @@ from models.head import (
     Member,
     TrainedHead,
     export_head,
-    fit_head,
     out_of_fold,
+    prior_start,
 )
 from models.metrics import roc_auc
 
-QUICK = HeadSettings(hidden=8, epochs=30, members=2, batch=32)
+QUICK = HeadSettings(hidden=8, epochs=30, members=1, batch=32)
+WIDTH = 6 + len(LOGITS)  # a few embedding columns, then the backbone's AudioSet logits
 
 
 def random_head(features: int, members: int = 2) -> TrainedHead:
@@ -31,6 +33,7 @@ def random_head(features: int, members: int = 2) -> TrainedHead:
             rng.normal(0, 0.1, 16).astype(np.float32),
             rng.normal(0, 1.0, (16, len(CLASSES))).astype(np.float32),
             rng.normal(0, 0.1, len(CLASSES)).astype(np.float32),
+            rng.normal(0, 0.5, (features, len(CLASSES))).astype(np.float32),
         )
 
     return TrainedHead(tuple(member() for _ in range(members)))
@@ -54,9 +57,10 @@ def synthetic_clips(per_fold: int = 12) -> tuple[list[Clip], np.ndarray, np.ndar
                     3.0,
                 )
             )
-            centre = np.zeros(6, np.float32)
-            centre[CLASSES.index(label)] = 2.0
-            rows.append(centre + rng.normal(0, 0.5, (3, 6)).astype(np.float32))
+            row = np.zeros((3, WIDTH), np.float32)  # the AudioSet logits stay at 0
+            row[:, :6] = rng.normal(0, 0.5, (3, 6))
+            row[:, CLASSES.index(label)] += 2.0
+            rows.append(row)
     offsets = np.arange(0, 3 * len(clips) + 1, 3)
     return clips, offsets, np.concatenate(rows)
 
@@ -102,18 +106,13 @@ def test_out_of_fold_scores_come_from_heads_that_never_saw_the_clip() -> None:
         assert roc_auc([c.label == label for c in clips], s) > 0.95
 
 
-def test_temperature_softens_the_scores_and_keeps_each_patchs_class() -> None:
-    """The same training with logits divided by 3: the same winning class, milder scores."""
-    clips, _, rows = synthetic_clips(per_fold=6)
-    classes = np.repeat([CLASSES.index(c.label) for c in clips], 3)
-    weights = np.ones(len(rows), np.float32)
-    settings = {**QUICK.to_dict(), "members": 1}
-    settings.pop("temperature")
-    sharp = fit_head(rows, classes, weights, HeadSettings(**settings, temperature=1.0))
-    soft = fit_head(rows, classes, weights, HeadSettings(**settings, temperature=3.0))
-    np.testing.assert_allclose(
-        soft.members[0].out_kernel, sharp.members[0].out_kernel / 3, rtol=1e-5
-    )
-    sharp_probs, soft_probs = sharp.probabilities(rows), soft.probabilities(rows)
-    assert (sharp_probs.argmax(axis=1) == soft_probs.argmax(axis=1)).all()
-    assert soft_probs.max() < sharp_probs.max()
+def test_the_prior_starts_at_the_pretrained_classes() -> None:
+    """Before training, cry is "Baby cry" and laughter the mean of the two laughter classes."""
+    start = prior_start()
+    assert start[:, CLASSES.index("cry")].tolist() == [
+        1.0 if index == 23 else 0.0 for index in LOGITS
+    ]
+    laughter = dict(zip(LOGITS, start[:, CLASSES.index("laughter")], strict=True))
+    assert laughter[16] == laughter[17] == 0.5
+    assert sum(laughter.values()) == 1.0
+    assert not start[:, CLASSES.index("other")].any()
