@@ -104,8 +104,9 @@ def write_card(path: Path, metrics: Mapping[str, Any], data: Path) -> None:
             f"each {settings['hidden']} ReLU units and a softmax over other / cry / laughter per "
             f"patch, plus a learnt map of the backbone's AudioSet logits that starts at its Baby "
             "cry and laughter classes (the pretrained classes as prior); logits divided by "
-            f"{settings['temperature']:g} in training and {settings['calibration']:g} after. A "
-            "window's score for a sound is its loudest patch; one softmax keeps a laugh from also "
+            f"{settings['temperature']:g} in training. A window's score for a sound is its "
+            f"loudest patch, reported as 1 - (1 - p)^(1/{settings['spread']:g}) so that strict "
+            "thresholds fall on the options' 0.01 steps; one softmax keeps a laugh from also "
             "being a cry."
         ),
         (

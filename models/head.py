@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.model import LABELS
+from custom_components.baby_monitor.engine.model import LABELS, spread_scores
 
 from .backbone import FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S, backbone_tflite
 from .card import write_card
@@ -66,11 +66,10 @@ class HeadSettings:
     members: int = 3
     temperature: float = 2.0
     """Logits are divided by this in training (a softer target than plain softmax)."""
-    calibration: float = 3.0
-    """And by this after training: the averaged softmax saturates near 1, which put the strict
-    cry thresholds at 0.97-0.999, finer than the options' 0.01 steps; divided by 3 they sit
-    at 0.7-0.9 and the ranking barely moves (recall at 1 % FPR the same)."""
-    """Networks averaged: single seeds' recall at 1 % FPR spread by two points; their mean less."""
+    spread: float = 3.0
+    """Scores are reported as 1 - (1 - p)^(1 / spread): the averaged softmax crowds the strict
+    thresholds into 0.97-0.999, finer than the options' 0.01 steps; spread keeps the ranking
+    and quiet rooms near 0 and moves those thresholds to 0.7-0.9."""
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,7 +195,7 @@ def _fit_member(
     (prior,) = (np.asarray(w, np.float32) for w in prior_layer.get_weights())
     prior_kernel = np.zeros((rows.shape[1], len(CLASSES)), np.float32)
     prior_kernel[embedding:] = prior
-    cool = np.float32(1.0 / (settings.temperature * settings.calibration))
+    cool = np.float32(1.0 / settings.temperature)
     return Member(
         hidden_kernel=(kernel / std[:, None]).astype(np.float32),
         hidden_bias=(bias - mean / std @ kernel).astype(np.float32),
@@ -206,10 +205,13 @@ def _fit_member(
     )
 
 
-def window_scores(head: TrainedHead, rows: Floats, offsets: Ints) -> Floats:
-    """Per clip (rows offsets[i]:offsets[i+1]) the loudest patch's [cry, laughter]."""
+def window_scores(
+    head: TrainedHead, rows: Floats, offsets: Ints, spread: float
+) -> Floats:
+    """Per clip (rows offsets[i]:offsets[i+1]) the loudest patch's [cry, laughter], as reported."""
     probs = head.probabilities(rows)[:, 1:]
-    return np.asarray(np.maximum.reduceat(probs, offsets[:-1], axis=0), np.float32)
+    loudest = np.maximum.reduceat(probs, offsets[:-1], axis=0)
+    return np.asarray(spread_scores(loudest, spread), np.float32)
 
 
 def export_head(head: TrainedHead, patches: int) -> bytes:
@@ -301,7 +303,7 @@ def out_of_fold(
         train[split.train] = True
         head = fit_on(variants, clips, train, settings)
         for name, (offsets, features) in variants.items():
-            window = window_scores(head, features, offsets)
+            window = window_scores(head, features, offsets, settings.spread)
             for column, label in enumerate(LABELS):
                 scores[name][label][split.test] = window[split.test, column]
     return scores
@@ -363,6 +365,7 @@ def write_model(
     patches: int,
     thresholds: Mapping[str, float],
     metrics: Mapping[str, Any],
+    spread: float = HeadSettings.spread,
 ) -> Path:
     """Write the backbone, the head and `<name>.json` (DESIGN.md §4, backbone + head)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -391,7 +394,10 @@ def write_model(
             "scale": 0.0,
             "zero_point": 0,
         },
-        "output": {"activation": "softmax over other/cry/laughter, max over patches"},
+        "output": {
+            "activation": "softmax over other/cry/laughter, max over patches",
+            "spread": spread,
+        },
         "thresholds": dict(thresholds),
         "metrics": dict(metrics),
         "sha256": hashlib.sha256(head).hexdigest(),
@@ -426,7 +432,14 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     metrics["train_seconds"] = round(time.monotonic() - started)
     metrics["model_bytes"] = len(backbone) + len(exported)
     write_model(
-        args.out, args.name, backbone, exported, patches, report["thresholds"], metrics
+        args.out,
+        args.name,
+        backbone,
+        exported,
+        patches,
+        report["thresholds"],
+        metrics,
+        settings.spread,
     )
     if args.card:
         write_card(args.card, metrics, args.data)

@@ -3,12 +3,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from custom_components.baby_monitor.engine.model import (
     ModelError,
     ModelMetadata,
     load_metadata,
+    spread_scores,
 )
 from custom_components.baby_monitor.engine.runtime import load_runtime
 
@@ -168,3 +170,44 @@ def test_missing_model_file_beside_its_metadata(model_copy: Path) -> None:
     model_copy.with_suffix(".tflite").unlink()
     with pytest.raises(ModelError, match="cannot read model file"):
         load_metadata(model_copy).read_model()
+
+
+def test_spread_keeps_order_and_ends_and_spreads_the_top() -> None:
+    """1 - (1 - p)^(1/3): 0 and 1 stay, order stays, 0.99 comes down to about 0.78."""
+    p = np.array([0.0, 0.01, 0.5, 0.97, 0.99, 0.999, 1.0])
+    spread = spread_scores(p, 3.0)
+    assert spread[0] == 0.0 and spread[-1] == 1.0
+    assert (np.diff(spread) > 0).all()
+    assert spread[4] == pytest.approx(1 - 0.01 ** (1 / 3), rel=1e-5)
+    np.testing.assert_allclose(spread_scores(p, 1.0), p, rtol=1e-6)
+
+
+def test_scores_are_reported_on_the_metadatas_spread(
+    model_copy: Path, meta: ModelMetadata
+) -> None:
+    """The same window scored with spread 1 and with the shipped spread differ by the map."""
+    data = json.loads(model_copy.read_text())
+    data["output"]["spread"] = 1.0
+    model_copy.write_text(json.dumps(data))
+    raw = load_runtime(load_metadata(model_copy), "numpy")
+    shipped = load_runtime(meta, "numpy")
+    window = (
+        np.random.default_rng(0)
+        .normal(-1.0, 0.3, (meta.window_frames, meta.frontend.n_mels))
+        .astype(np.float32)
+    )
+    np.testing.assert_allclose(
+        shipped.predict(window),
+        spread_scores(raw.predict(window), meta.spread),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("spread", [0, -2, "wide", True])
+def test_impossible_spread_is_named(model_copy: Path, spread: object) -> None:
+    """An output spread that is not a positive number is refused with its name."""
+    data = json.loads(model_copy.read_text())
+    data["output"]["spread"] = spread
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="output spread must be a number > 0"):
+        load_metadata(model_copy)

@@ -104,6 +104,7 @@ def test_a_real_cry_is_reported_with_its_own_length(
     assert stopped.last_window is not None
     assert stopped.last_window - stopped.first_window >= 9.0  # the windows' smear
     assert stopped.start == pytest.approx(10.0, abs=1.0)
-    assert stopped.end == pytest.approx(17.0, abs=1.0)
-    assert stopped.duration == pytest.approx(7.0, abs=1.0)
+    # one clip: models/lags.py finds the middle half of cries' duration errors in -2.4…+0.3 s
+    assert stopped.end == pytest.approx(17.0, abs=1.5)
+    assert stopped.duration == pytest.approx(7.0, abs=1.5)
     assert started.duration == pytest.approx(started.t - 10.0, abs=1.0)

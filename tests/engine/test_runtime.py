@@ -146,7 +146,11 @@ def test_quantised_models_are_fed_and_read_in_their_scale(
     monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", module)
     # one network over the whole window, as models without a backbone are
     whole_window = replace(
-        meta, backbone=None, frontend=FrontendConfig(), input_shape=(1, 280, 64, 1)
+        meta,
+        backbone=None,
+        frontend=FrontendConfig(),
+        input_shape=(1, 280, 64, 1),
+        spread=1.0,
     )
     runtime = load_runtime(whole_window, "tflite")
     assert runtime.backend == "tflite"

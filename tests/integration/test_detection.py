@@ -112,7 +112,8 @@ async def test_shipped_model_hears_a_real_cry(
     assert all(event["device_id"] == device.id for event in cry_events)
     assert cry_events[0]["confidence"] >= runtime.settings.detectors["cry"].threshold
     # the cry's own length (7 s), not the ~11.5 s its 7-s windows stay above threshold
-    assert cry_events[1]["duration"] == pytest.approx(len(cry) / 16000, abs=1.0)
+    # one clip: models/lags.py finds the middle half of cries' duration errors in -2.4…+0.3 s
+    assert cry_events[1]["duration"] == pytest.approx(len(cry) / 16000, abs=1.5)
     assert runtime.windows_dropped == 0
 
 

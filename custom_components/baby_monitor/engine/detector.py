@@ -35,9 +35,9 @@ CONFIRMED_SOUNDS = frozenset({"cry"})
 only a clip, so laughter counts at its first window."""
 DEFAULT_HOLD_S = 3.0
 """Seconds below threshold before a sound is over: a breath between sobs is not calm."""
-ONSET_FILL = 0.25
+ONSET_FILL = 0.28
 """A window crosses the threshold once a sound fills this share of its end (median; models/lags.py)."""
-OFFSET_FILL = 0.23
+OFFSET_FILL = 0.28
 """A window stays above threshold while a sound fills this share of its start (median; models/lags.py)."""
 
 

@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from .frontend import FrontendConfig
 
 __all__ = [
@@ -17,10 +20,23 @@ __all__ = [
     "ModelError",
     "ModelMetadata",
     "load_metadata",
+    "spread_scores",
 ]
 
 LABELS = ("cry", "laughter")
 DEFAULT_MODEL = Path(__file__).parent.parent / "model" / "baby_monitor.json"
+
+
+def spread_scores(
+    probabilities: npt.ArrayLike, spread: float
+) -> npt.NDArray[np.float32]:
+    """Report p as 1 - (1 - p)^(1 / spread): monotonic, 0 stays 0, scores near 1 spread out.
+
+    A softmax head crowds its strict thresholds just below 1; spread, the model's metadata
+    moves them to where a 0.01-step sensitivity setting can reach them.
+    """
+    p = np.clip(np.asarray(probabilities, np.float64), 0.0, 1.0)
+    return np.asarray(1.0 - (1.0 - p) ** (1.0 / spread), np.float32)
 
 
 class ModelError(Exception):
@@ -88,6 +104,7 @@ class ModelMetadata:
     model_path: Path
     raw: dict[str, Any]
     backbone: Backbone | None = None
+    spread: float = 1.0  # output.spread: see spread_scores
 
     @property
     def window_frames(self) -> int:
@@ -186,6 +203,7 @@ def load_metadata(path: str | Path = DEFAULT_MODEL) -> ModelMetadata:
         model_path=json_path.with_suffix(".tflite"),
         raw=data,
         backbone=backbone,
+        spread=_spread(data, json_path),
     )
     expected: tuple[int, ...]
     if backbone is None:
@@ -208,6 +226,19 @@ def load_metadata(path: str | Path = DEFAULT_MODEL) -> ModelMetadata:
             f"the frontend, which makes {made} (expected {list(expected)})"
         )
     return meta
+
+
+def _spread(data: dict[str, Any], source: Path) -> float:
+    """Read the optional `output.spread` (1: scores as the network gives them)."""
+    output = data.get("output", {})
+    spread = output.get("spread", 1.0) if isinstance(output, dict) else 1.0
+    if (
+        isinstance(spread, bool)
+        or not isinstance(spread, (int, float))
+        or not spread > 0
+    ):
+        raise ModelError(f"model metadata {source}: output spread must be a number > 0")
+    return float(spread)
 
 
 def _backbone(data: dict[str, Any], source: Path) -> Backbone | None:

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .blas import single_threaded
-from .model import ModelError, ModelMetadata
+from .model import ModelError, ModelMetadata, spread_scores
 
 __all__ = [
     "BACKENDS",
@@ -225,7 +225,7 @@ class ModelRuntime:
         of patches an earlier window already embedded.
         """
         if self._backbone is None:
-            return self._head(features)
+            return self._reported(self._head(features))
         meta = self.meta
         size, hop = meta.patch_frames, meta.patch_hop_frames
         count = meta.patches
@@ -239,7 +239,15 @@ class ModelRuntime:
                 if cache is not None and key is not None:
                     cache.put(key, row)
             rows.append(row)
-        return self._head(np.stack(rows))
+        return self._reported(self._head(np.stack(rows)))
+
+    def _reported(
+        self, probabilities: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Scores on the scale the thresholds are set on (the metadata's output spread)."""
+        if self.meta.spread == 1.0:
+            return probabilities
+        return spread_scores(probabilities, self.meta.spread)
 
     def predict_many(
         self,
