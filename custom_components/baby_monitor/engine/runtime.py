@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 import importlib
 import logging
 from typing import Any, Literal, Protocol
@@ -143,10 +143,6 @@ class EmbeddingCache:
         self._span = span
         self._rows: dict[int, npt.NDArray[np.float32]] = {}
 
-    def __len__(self) -> int:
-        """Rows held."""
-        return len(self._rows)
-
     def get(self, end: int) -> npt.NDArray[np.float32] | None:
         """Return the row of the patch ending at frame `end`, if embedded."""
         return self._rows.get(end)
@@ -206,12 +202,6 @@ class ModelRuntime:
             return None
         return EmbeddingCache(self.meta.window_frames)
 
-    def embed(self, patch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Return the backbone's feature row of one patch (frames x mels)."""
-        if self._backbone is None:
-            raise ModelError(f"model {self.meta.model_path.name} has no backbone")
-        return self._backbone(patch)
-
     def predict(
         self,
         features: npt.NDArray[np.float32],
@@ -249,23 +239,11 @@ class ModelRuntime:
             return probabilities
         return spread_scores(probabilities, self.meta.spread)
 
-    def predict_many(
-        self,
-        windows: npt.NDArray[np.float32],
-        ends: Sequence[int] | None = None,
-    ) -> npt.NDArray[np.float32]:
-        """Probabilities, shape (n, labels), for a stack of windows (of one stream with `ends`)."""
+    def predict_many(self, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Probabilities, shape (n, labels), for a stack of windows."""
         if len(windows) == 0:
             return np.empty((0, len(self.meta.labels)), dtype=np.float32)
-        if ends is None:
-            return np.stack([self.predict(window) for window in windows])
-        cache = self.new_cache()
-        return np.stack(
-            [
-                self.predict(window, end=end, cache=cache)
-                for window, end in zip(windows, ends, strict=True)
-            ]
-        )
+        return np.stack([self.predict(window) for window in windows])
 
 
 def load_runtime(
