@@ -8,6 +8,7 @@ stride-2 layers pad explicitly to reproduce PyTorch's symmetric padding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,7 @@ FRONTEND = FrontendConfig(
 )
 
 
+@functools.cache
 def backbone_tflite(weights_path: Path = MN04 / "mn04_as_weights.npz") -> bytes:
     """Export the trunk as a float32 TFLite flatbuffer: (1, patch frames, 128, 1) -> embedding + logits."""
     import keras  # noqa: PLC0415
