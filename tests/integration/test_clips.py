@@ -764,7 +764,11 @@ async def test_retention_is_applied_every_day(
 
     freezer.tick(timedelta(hours=12))
     async_fire_time_changed(hass)
-    await wait_until(hass, lambda: not aging.exists() and not older.exists())
+    # the emptied day folder goes after its last clip: wait for both, not just the files
+    await wait_until(
+        hass,
+        lambda: not aging.exists() and not older.exists() and not aging.parent.exists(),
+    )
 
     assert newer.exists()
     assert not aging.parent.exists()
