@@ -62,8 +62,9 @@ from .crossval import (
 )
 from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .head import HeadSettings, crossvalidate, export_head, fit_on, write_model
+from .nursery import sounds as nursery_sounds
 from .patches import VARIANTS, patch_features
-from .soak import household, rss_mb, run_soak
+from .soak import NURSERY_SHARE, household, rss_mb, run_soak
 from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 
 type Floats = npt.NDArray[np.float32]
@@ -287,10 +288,12 @@ def soak(
 ) -> dict[str, Any]:
     """Run the soak on `SOAK_FOLD`'s household sounds and cries with a head that never heard them.
 
-    `audios` are the audio of `dev`'s clips in `SOAK_FOLD`, in order.
+    `audios` are the audio of `dev`'s clips in `SOAK_FOLD`, in order. Nursery beds (rendered
+    once into `args.cache`) fill `args.soak_nursery` of the time.
     """
     clips = [c for c in dev if c.fold == SOAK_FOLD]
     home = [(c, a) for c, a in zip(clips, audios, strict=True) if household(c)]
+    nursery = nursery_sounds(cache=args.cache) if args.soak_nursery > 0 else []
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         runtime = load_runtime(
             soak_model(dev, meta, Path(tmp), HeadSettings()), backend
@@ -303,6 +306,8 @@ def soak(
             yamnet_threshold,
             confirm_s=args.confirm,
             hop_s=args.hop,
+            nursery=nursery,
+            nursery_share=args.soak_nursery,
         )
     for alarm in result["ours"]["false_alarms"]:
         alarm["clips"] = [
@@ -312,6 +317,11 @@ def soak(
     result["head_folds"] = sorted({c.fold for c in dev} - {SOAK_FOLD})
     result["household_clips"] = len(home)
     result["cry_clips"] = sum(c.label == "cry" for c in clips)
+    singing = [c for c in dev if c.orig_class == "parent_singing"]
+    result["parent_singing"] = {
+        "soak": sum(c.orig_class == "parent_singing" for c, _ in home),
+        "by_fold": {f: sum(c.fold == f for c in singing) for f in DEV_FOLDS},
+    }
     return result
 
 
@@ -334,6 +344,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cost-seconds", type=float, default=120.0)
     parser.add_argument(
         "--soak-hours", type=float, default=6.0, help="0 skips the soak"
+    )
+    parser.add_argument(
+        "--soak-nursery",
+        type=float,
+        default=NURSERY_SHARE,
+        help="share of the soak filled by nursery beds: lullabies, songs, noise machines "
+        "(0 leaves them out)",
     )
     parser.add_argument(
         "--confirm",
