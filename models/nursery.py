@@ -216,13 +216,9 @@ def _periodic(n: int, cycles: float) -> npt.NDArray[np.float64]:
 
 def _thump(period: int, at: float, hz: float, gain: float) -> npt.NDArray[np.float64]:
     """Make a low thump `at` seconds into a beat of `period` samples: 5-ms rise, 45-ms decay."""
-    t = np.maximum(np.arange(period) / RATE - at, 0)
-    return (
-        gain
-        * np.sin(2 * np.pi * hz * t)
-        * (1 - np.exp(-t / 0.005))
-        * np.exp(-t / 0.045)
-    )
+    t = np.maximum(np.arange(period) / RATE - at, 0.0)
+    rise, decay = 1 - np.exp(-t / 0.005), np.exp(-t / 0.045)
+    return np.asarray(gain * np.sin(2 * np.pi * hz * t) * rise * decay, np.float64)
 
 
 def noise_machine(
