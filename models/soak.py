@@ -210,8 +210,8 @@ def programme(
     Household clips follow each other at -45…-15 dBFS, some over a second one (TV in the next
     room) and with quiet-room gaps; about every `cry_every_s` a real cry at -35…-10 dBFS starts,
     over faint room noise or over household sound 5-20 dB below it. With `nursery` sounds,
-    beds of 2-6 minutes of one of them, looped at -40…-20 dBFS, fill `nursery_share` of the
-    time; cries keep coming, 5-20 dB over the bed.
+    beds of 2-6 minutes of one of them (each kind as often), looped at -40…-20 dBFS, fill
+    `nursery_share` of the time; cries keep coming, 5-20 dB over the bed.
     """
     rng = np.random.default_rng(seed)
     total = int(hours * 3600 * RATE)
@@ -235,7 +235,12 @@ def programme(
             next_cry = at + int(rng.exponential(cry_every_s) * RATE)
             continue
         if nursery and nursery_share > 0 and bedded <= nursery_share * at:
-            pick = int(rng.integers(len(nursery)))
+            kinds = sorted({s.kind for s in nursery})
+            kind = kinds[
+                int(rng.integers(len(kinds)))
+            ]  # noise machines as often as songs
+            of_kind = [i for i, s in enumerate(nursery) if s.kind == kind]
+            pick = of_kind[int(rng.integers(len(of_kind)))]
             sound = nursery[pick]
             n = min(int(rng.uniform(*BED_S) * RATE), total - at)
             level = float(rng.uniform(*BED_DBFS))
