@@ -86,19 +86,23 @@ def test_household_keeps_home_sounds_and_leaves_out_farm_and_street() -> None:
     assert not household(clip("donateacry", "hungry", label="cry"))
 
 
-def test_programme_is_reproducible_and_places_cries_where_it_says() -> None:
-    """The same seed gives the same audio; each cry's onset is where its loud part starts."""
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_programme_is_reproducible_and_places_cries_where_it_says(share: float) -> None:
+    """The same seed gives the same audio, beds or not; each cry's onset is where its loud part starts."""
     negatives = [_noise(4.0, i) for i in range(5)]
     cries = [_cry_like(3.0)]
-    plan, segments = programme(negatives, cries, 0.25, seed=3, cry_every_s=60)
+    plan, segments = programme(
+        negatives, cries, 0.25, 3, 60, _nursery(), nursery_share=share
+    )
     audio = np.concatenate(list(segments))
     again = np.concatenate(
-        list(programme(negatives, cries, 0.25, seed=3, cry_every_s=60)[1])
+        list(programme(negatives, cries, 0.25, 3, 60, _nursery(), share)[1])
     )
 
     assert np.array_equal(audio, again)
     assert plan.seconds == pytest.approx(0.25 * 3600, abs=30)
     assert len(plan.cries) >= 5
+    assert any(cry.bed for cry in plan.cries) == (share > 0)
     for cry in plan.cries:
         assert cry.end - cry.onset == pytest.approx(2.0, abs=0.03)
         start = round(cry.onset * RATE)
