@@ -405,6 +405,13 @@ def _nursery_section(soak: dict[str, Any]) -> list[str]:
             else "."
         ),
     ]
+    if missed := ours.get("missed_over_beds"):
+        lines += [
+            "",
+            "Our misses over a bed:",
+            "",
+            *(f"- {_clock(m['t'])}: under {m['bed']}" for m in missed),
+        ]
     return lines
 
 

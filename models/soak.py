@@ -45,6 +45,7 @@ __all__ = [
     "duration_errors",
     "false_alarms",
     "false_by_kind",
+    "missed_over_beds",
     "household",
     "programme",
     "rss_mb",
@@ -511,6 +512,19 @@ def false_by_kind(
     return counts
 
 
+def missed_over_beds(
+    plan: Programme, events: Sequence[SoundEvent]
+) -> list[dict[str, Any]]:
+    """Cries over a nursery bed that no start event followed, each with the bed under it."""
+    starts, ends = _attribution(plan)
+    times = np.array([event.t for event in events])
+    return [
+        {"t": cry.onset, "bed": plan.beds_heard(cry.onset, cry.end)[0].name}
+        for cry, start, end in zip(plan.cries, starts, ends, strict=True)
+        if cry.bed and not np.any((start <= times) & (times <= end))
+    ]
+
+
 def _unexplained(plan: Programme, events: Sequence[SoundEvent]) -> list[SoundEvent]:
     """Start events outside every cry's attribution span."""
     starts, ends = _attribution(plan)
@@ -595,6 +609,7 @@ def run_soak(
             **score_events(plan, events, confirm_s),
             "false_alarms": false_alarms(plan, events, runtime.meta.window_s),
             "false_by_kind": false_by_kind(plan, events, runtime.meta.window_s),
+            "missed_over_beds": missed_over_beds(plan, events),
             "duration_error_s": (
                 {
                     key: float(np.percentile(errors, q))

@@ -373,6 +373,7 @@ def test_the_soak_reports_its_nursery_beds_by_kind_and_names_their_false_alarms(
         {"t": 3725.0, "clips": ["vacuum_cleaner (esc50/x.flac)"], "beds": []},
         {"t": 7322.0, "clips": [], "beds": ["noise machine: pink"]},
     ]
+    soak["ours"]["missed_over_beds"] = [{"t": 900.0, "bed": "noise machine: brown"}]
 
     report = _report(tmp_path, results)
 
@@ -390,6 +391,7 @@ def test_the_soak_reports_its_nursery_beds_by_kind_and_names_their_false_alarms(
         in section
     )
     assert "- 2:02:02: noise machine: pink" in report
+    assert "- 0:15:00: under noise machine: brown" in section
     assert "- 1:02:05: vacuum_cleaner (esc50/x.flac)" in report
     row = _row(
         report,

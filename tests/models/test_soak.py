@@ -23,6 +23,7 @@ from models.soak import (
     false_alarms,
     false_by_kind,
     household,
+    missed_over_beds,
     programme,
     rss_mb,
     run_soak,
@@ -387,6 +388,10 @@ def test_false_alarms_during_a_bed_are_named_and_counted_by_kind() -> None:
     }
     scored = score_events(plan, events)
     assert (scored["bed_cries"], scored["bed_detected"]) == (1, 1)
+    assert missed_over_beds(plan, events) == []
+    assert missed_over_beds(plan, events[:4]) == [
+        {"t": 2000.0, "bed": "noise machine: pink"}
+    ]
     assert scored["false_events"] == 4
     hours = plan.hours_by_kind()
     assert hours["instrumental"] == pytest.approx(300 / 3600)
