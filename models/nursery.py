@@ -27,7 +27,9 @@ from .augment import coloured_noise
 
 __all__ = [
     "INSTRUMENTS",
+    "KINDS",
     "NOISE_MACHINES",
+    "SEED",
     "TUNES",
     "VOICES",
     "Sound",
