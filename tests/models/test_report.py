@@ -98,7 +98,10 @@ def _results(ours_separation: float = 4.0) -> dict[str, Any]:
     ours = _model(clips, ours_separation, 0) | {
         "thresholds": {"cry": 0.93, "laughter": 0.9},
         "variants": {
-            "clean": {"cry": variant, "laughter": variant},
+            "clean": {
+                "cry": variant | {"other_label_over": 0.0},
+                "laughter": variant | {"other_label_over": 0.02},
+            },
             "band": {
                 "cry": {"recall": 0.95, "false_positive_rate": 0.012},
                 "laughter": variant,
@@ -167,6 +170,7 @@ def _results(ours_separation: float = 4.0) -> dict[str, Any]:
                     "repeats": 3,
                     "litert": 0.8,
                     "litert_rss_added_mb": 12.0,
+                    "litert_parts": {"frontend": 0.2, "backbone": 0.5, "head": 0.05},
                     "numpy": 6.0,
                     "numpy_rss_added_mb": 14.0,
                     "yamnet_litert": 0.9,
@@ -247,6 +251,12 @@ def test_targets_come_from_pooled_out_of_fold_figures_beside_every_baseline(
     assert _row(report, "laughter recall at 1 % clip FPR, pooled out-of-fold")
     assert _row(report, "laughter clips over the cry 1 %-FPR threshold")
     assert _row(report, "cry clips over the laughter 1 %-FPR threshold")
+    assert _row(report, "laughter clips over the default cry threshold").endswith(
+        "| 0.0 % | ✅ |"
+    )
+    assert _row(report, "cry clips over the default laughter threshold").endswith(
+        "| 2.0 % | ❌ |"
+    )
     assert _row(
         report,
         "cry and laughter AUC above both logistic probes' (mn04, YAMNet embeddings)",
@@ -268,6 +278,7 @@ def test_targets_come_from_pooled_out_of_fold_figures_beside_every_baseline(
     )
     cpu = "≤ 2 ms and ≤ YAMNet's | 0.80 ms (YAMNet, Frigate-style, 0.90 ms) | ✅ |"
     assert cpu in report
+    assert "| litert | 0.20 | 0.50 | 0.05 |" in report
     assert "never heard fold 4" in report
 
 
