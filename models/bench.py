@@ -123,7 +123,8 @@ def cost_parts(runtime: ModelRuntime, audio: Floats) -> dict[str, float]:
         spent = [0.0, 0.0]
         for end in ends:
             window = features[end - frames : end]
-            for k in range(2):  # the second call finds every patch cached: the head alone
+            # the second call finds every patch cached: it times the head alone
+            for k in range(2):
                 started = time.process_time()
                 runtime.predict(window, end=end, cache=cache)
                 spent[k] += time.process_time() - started
