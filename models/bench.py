@@ -63,9 +63,16 @@ from .crossval import (
     yamnet_patchsets,
 )
 from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
-from .head import HeadSettings, crossvalidate, export_head, fit_on, write_model
+from .head import (
+    HeadSettings,
+    crossvalidate,
+    export_head,
+    fit_on,
+    training_variants,
+    write_model,
+)
 from .nursery import sounds as nursery_sounds
-from .patches import VARIANTS, patch_features
+from .patches import patch_features
 from .soak import NURSERY_SHARE, household, rss_mb, run_soak
 from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 
@@ -300,7 +307,7 @@ def soak_model(
     """
     if meta.backbone is None:
         raise ValueError(f"{meta.model_path} has no backbone")
-    variants = {name: patch_features(name, clips) for name in VARIANTS}
+    variants = training_variants(clips, settings)
     train = np.array([c.fold != SOAK_FOLD for c in clips])
     head = fit_on(variants, clips, train, settings)
     write_model(
