@@ -29,9 +29,9 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
-from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import load_runtime
+from baby_monitor_engine.model import DEFAULT_MODEL, load_metadata
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
+from baby_monitor_engine.runtime import load_runtime
 
 STRETCH_S: Final = 10.0
 """Seconds of each stretch (listening per backend, paused)."""

@@ -26,20 +26,16 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.audio import decode_file, pcm16_to_float
-from custom_components.baby_monitor.engine.detector import (
+from baby_monitor_engine.audio import decode_file, pcm16_to_float
+from baby_monitor_engine.detector import (
     DEFAULT_HOLD_S,
     OFFSET_FILL,
     DetectorConfig,
     confirm_for,
 )
-from custom_components.baby_monitor.engine.model import (
-    DEFAULT_MODEL,
-    ModelMetadata,
-    load_metadata,
-)
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import ModelRuntime, load_runtime
+from baby_monitor_engine.model import DEFAULT_MODEL, ModelMetadata, load_metadata
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
+from baby_monitor_engine.runtime import ModelRuntime, load_runtime
 from models.data import DEFAULT_DATA, Clip, read_manifest
 
 type Floats = npt.NDArray[np.float32]

@@ -31,7 +31,7 @@ import time
 import traceback
 from typing import Any
 
-from custom_components.baby_monitor.engine.audio import pcm16_to_float
+from baby_monitor_engine.audio import pcm16_to_float
 
 from . import cpu
 from .browser import BrowserError, Chromium

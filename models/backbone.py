@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.frontend import FrontendConfig, LogScale
-from custom_components.baby_monitor.engine.sources import SAMPLE_RATE
+from baby_monitor_engine.frontend import FrontendConfig, LogScale
+from baby_monitor_engine.sources import SAMPLE_RATE
 
 from .data import DEFAULT_DATA
 

@@ -31,18 +31,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.detector import DEFAULT_CONFIRM_S
-from custom_components.baby_monitor.engine.model import (
-    DEFAULT_MODEL,
-    ModelMetadata,
-    load_metadata,
-)
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import (
-    Backend,
-    available_backends,
-    load_runtime,
-)
+from baby_monitor_engine.detector import DEFAULT_CONFIRM_S
+from baby_monitor_engine.model import DEFAULT_MODEL, ModelMetadata, load_metadata
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
+from baby_monitor_engine.runtime import Backend, available_backends, load_runtime
 
 from .backbone import LOGITS
 from .crossval import (

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.audio import decode_file
+from baby_monitor_engine.audio import decode_file
 
 __all__ = ["Clip", "load_audio", "read_manifest", "trim_silence"]
 

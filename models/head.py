@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.model import LABELS, spread_scores
+from baby_monitor_engine.model import LABELS, spread_scores
 
 from .backbone import FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S, backbone_tflite
 from .card import write_card

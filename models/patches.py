@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.blas import single_threaded
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.blas import single_threaded
+from baby_monitor_engine.windows import clip_windows
 
 from .augment import band_limit, coloured_noise, mix_at_snr
 from .backbone import FRONTEND, PATCH_HOP_S, PATCH_S, backbone_tflite

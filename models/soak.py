@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.detector import (
+from baby_monitor_engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
     DetectorConfig,
     SoundDetector,
     SoundEvent,
 )
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
+from baby_monitor_engine.runtime import ModelRuntime
 
 from .augment import coloured_noise, set_level
 from .data import Clip

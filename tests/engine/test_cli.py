@@ -14,15 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from custom_components.baby_monitor.engine.audio import BLOCK_SAMPLES, decode_file
-from custom_components.baby_monitor.engine.cli import main, scan_file
-from custom_components.baby_monitor.engine.detector import (
-    DetectorConfig,
-    Episode,
-    detect_episodes,
-)
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.audio import BLOCK_SAMPLES, decode_file
+from baby_monitor_engine.cli import main, scan_file
+from baby_monitor_engine.detector import DetectorConfig, Episode, detect_episodes
+from baby_monitor_engine.runtime import ModelRuntime
+from baby_monitor_engine.windows import clip_windows
 from tests.conftest import write_wav
 
 
@@ -102,7 +98,7 @@ def test_any_rate_or_channel_count_is_converted(
     channels: int,
 ) -> None:
     """A cry resampled to 8 kHz, 48 kHz or 44.1 kHz stereo is still found, with the same duration."""
-    from custom_components.baby_monitor.engine.audio import decode_file, resample
+    from baby_monitor_engine.audio import decode_file, resample
 
     audio = decode_file(validation_clip("cry", "donateacry"))
     converted = resample(audio, 16000, rate)
@@ -200,9 +196,9 @@ def test_scan_works_without_litert_or_home_assistant(
         "import sys\n"
         "for name in ('ai_edge_litert', 'tflite_runtime', 'homeassistant'):\n"
         "    sys.modules[name] = None\n"
-        "import baby_monitor_cli\n"
+        "from baby_monitor_engine.cli import main\n"
         f"sys.argv = ['baby-monitor', 'scan', '--json', {str(validation_clip('cry', 'donateacry'))!r}]\n"
-        "sys.exit(baby_monitor_cli.main())\n"
+        "sys.exit(main())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -255,7 +251,7 @@ def test_devices_lists_portaudio_inputs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`devices` shows each input with its index, channels and rate, the default marked."""
-    from custom_components.baby_monitor.engine import sources
+    from baby_monitor_engine import sources
 
     fake = [
         sources.InputDevice(0, "USB nursery mic", 1, 48000.0, True),
@@ -277,7 +273,7 @@ def test_devices_without_portaudio_points_to_ffmpeg(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where PortAudio is missing (HA OS), `devices` says how to use the ffmpeg microphone."""
-    from custom_components.baby_monitor.engine import sources
+    from baby_monitor_engine import sources
 
     monkeypatch.setattr(sources, "list_input_devices", list)
     monkeypatch.setattr(sources, "portaudio_available", lambda: False)
@@ -416,7 +412,7 @@ def peak_rss_kb(path: Path, decoder: str) -> int:
     """Scan `path` in a fresh interpreter; return its peak resident memory in kB."""
     code = (
         "import resource, sys\n"
-        "from custom_components.baby_monitor.engine import audio, cli\n"
+        "from baby_monitor_engine import audio, cli\n"
         f"if {decoder == 'wave'}:\n"
         "    audio.ffmpeg_path = lambda: None\n"
         "status = cli.main(['scan', '--backend', 'numpy', '--json', sys.argv[1]])\n"

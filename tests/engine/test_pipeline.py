@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.audio import decode_file
-from custom_components.baby_monitor.engine.detector import DetectorConfig
-from custom_components.baby_monitor.engine.model import ModelMetadata
-from custom_components.baby_monitor.engine.pipeline import (
-    Listener,
-    WindowStream,
-    level_dbfs,
-)
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.detector import DetectorConfig
+from baby_monitor_engine.model import ModelMetadata
+from baby_monitor_engine.pipeline import Listener, WindowStream, level_dbfs
+from baby_monitor_engine.runtime import ModelRuntime
+from baby_monitor_engine.windows import clip_windows
 
 
 def nursery_stream(find: Callable[[str, str], Path]) -> tuple[np.ndarray, float]:

@@ -26,9 +26,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from custom_components.baby_monitor.engine import sources
-from custom_components.baby_monitor.engine.resample import resample
-from custom_components.baby_monitor.engine.sources import (
+from baby_monitor_engine import sources
+from baby_monitor_engine.resample import resample
+from baby_monitor_engine.sources import (
     AudioSource,
     FFmpegSource,
     InputDevice,

@@ -16,14 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.cli import main
-from custom_components.baby_monitor.engine.model import (
-    DEFAULT_MODEL,
-    ModelError,
-    load_metadata,
-)
-from custom_components.baby_monitor.engine.runtime import load_runtime
-from custom_components.baby_monitor.engine.tflite import (
+from baby_monitor_engine.cli import main
+from baby_monitor_engine.model import DEFAULT_MODEL, ModelError, load_metadata
+from baby_monitor_engine.runtime import load_runtime
+from baby_monitor_engine.tflite import (
     MAX_MEMORY_BYTES,
     MAX_MODEL_FILE_BYTES,
     NumpyInterpreter,
@@ -421,9 +417,9 @@ def test_cli_refuses_the_issue_model_without_growing_the_process(
     code = (
         "import resource, sys\n"
         "sys.modules['homeassistant'] = None\n"
-        "import baby_monitor_cli\n"
+        "from baby_monitor_engine.cli import main\n"
         f"sys.argv = ['baby-monitor', 'scan', '--model', {str(model_copy)!r}, {str(wav)!r}]\n"
-        "status = baby_monitor_cli.main()\n"
+        "status = main()\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         "sys.exit(status)\n"
     )

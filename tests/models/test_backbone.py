@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.audio import decode_file
-from custom_components.baby_monitor.engine.frontend import log_mel
+from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.frontend import log_mel
 from models.backbone import FRONTEND, MN04, build_trunk, load_weights
 from models.data import DEFAULT_DATA
 

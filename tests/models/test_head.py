@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from custom_components.baby_monitor.engine.tflite import NumpyInterpreter
+from baby_monitor_engine.tflite import NumpyInterpreter
 from models.backbone import LOGITS
 from models.crossval import dev_splits
 from models.data import Clip

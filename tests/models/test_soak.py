@@ -7,8 +7,8 @@ from collections.abc import Generator
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.detector import SoundEvent
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from baby_monitor_engine.detector import SoundEvent
+from baby_monitor_engine.runtime import ModelRuntime
 from models.data import Clip
 from models.soak import (
     ATTRIBUTION_S,

@@ -1,4 +1,13 @@
-"""Detection engine: audio in, cry and laughter probabilities and events out (no Home Assistant)."""
+"""Detection engine: audio in, cry and laughter probabilities and events out (no Home Assistant).
+
+One folder, two names. HACS installs only `custom_components/baby_monitor/`, so the engine's files
+live here and the integration imports them relatively (`from .engine import ...`); the project's
+editable install (`package-dir` in pyproject.toml) also makes this folder the top-level package
+`baby_monitor_engine`, which the `baby-monitor` command, `models/` and `e2e/` import without loading
+Home Assistant. Inside the engine every import is relative, so either name works without a shim
+and without a second copy. Within one process use one name: the same class under both names is
+two classes (an exception raised under one is not caught under the other).
+"""
 
 from .audio import AudioError, decode_file
 from .detector import (
