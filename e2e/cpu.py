@@ -30,6 +30,7 @@ import numpy.typing as npt
 import psutil
 
 from baby_monitor_engine.model import DEFAULT_MODEL, load_metadata
+from baby_monitor_engine.pcm import SAMPLE_RATE
 from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
 from baby_monitor_engine.runtime import load_runtime
 
@@ -43,7 +44,6 @@ BLOCK_S: Final = DEFAULT_HOP_S
 """Blocks as the integration's sources deliver them (one hop each, see source.py)."""
 TARGET_MS: Final = 2.0
 """DESIGN.md §5: CPU the integration adds beyond the engine's own, per second of audio."""
-SAMPLE_RATE: Final = 16000
 
 
 @dataclass(frozen=True, slots=True)

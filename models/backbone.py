@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from baby_monitor_engine.frontend import FrontendConfig, LogScale
-from baby_monitor_engine.sources import SAMPLE_RATE
+from baby_monitor_engine.pcm import SAMPLE_RATE
 
 from .data import DEFAULT_DATA
 

@@ -27,6 +27,7 @@ from baby_monitor_engine.detector import (
     SoundDetector,
     SoundEvent,
 )
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
 from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
 from baby_monitor_engine.runtime import ModelRuntime
 
@@ -48,7 +49,6 @@ __all__ = [
 type Floats = npt.NDArray[np.float32]
 type Floats64 = npt.NDArray[np.float64]
 
-RATE = 16000
 BLOCK = 1600  # what the live sources hand over: 0.1 s
 RSS_EVERY_S = 1800
 SWEEP_THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)

@@ -39,6 +39,7 @@ from custom_components.baby_monitor.const import (
     EVENT_CLIP_SAVED,
     SOURCE_URL,
 )
+from custom_components.baby_monitor.engine.pcm import float_to_pcm16
 from homeassistant.components import media_source
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_ON
@@ -115,7 +116,7 @@ def noise(seconds: float, seed: int = 0) -> npt.NDArray[np.float32]:
 def pcm(audio: npt.NDArray[np.float32], start_s: float, end_s: float) -> np.ndarray:
     """Return the 16-bit samples a clip of audio from start_s to end_s must hold."""
     part = audio[round(start_s * RATE) : round(end_s * RATE)]
-    return np.round(part * 32767).astype("<i2")
+    return float_to_pcm16(part)
 
 
 def read_wav(path: Path) -> tuple[tuple[int, int, int], np.ndarray]:

@@ -26,6 +26,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from .pcm import AudioError
+
 __all__ = ["StreamingResampler", "resample"]
 
 type Floats = npt.NDArray[np.float32]
@@ -47,8 +49,6 @@ _CHUNK_VALUES: Final = 1 << 18
 def _check_rates(from_rate: int, to_rate: int) -> None:
     """Raise AudioError for rates that are not positive."""
     if from_rate <= 0 or to_rate <= 0:
-        from .audio import AudioError  # noqa: PLC0415 - audio.py imports this module
-
         raise AudioError(f"invalid sample rates {from_rate} -> {to_rate}")
 
 
