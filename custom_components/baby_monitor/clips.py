@@ -16,6 +16,7 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -40,7 +41,6 @@ from .const import (
 from .engine.detector import SoundEvent
 from .engine.pcm import SAMPLE_RATE, float_to_pcm16
 from .issues import async_raise_issue, async_withdraw_issue
-from .runtime import BabyMonitorConfigEntry
 
 type Samples = npt.NDArray[np.int16]
 
@@ -77,9 +77,7 @@ def room_folder(hass: HomeAssistant, entry_id: str) -> Path:
 
 
 @callback
-def async_title_folder(
-    hass: HomeAssistant, entry: BabyMonitorConfigEntry
-) -> Path | None:
+def async_title_folder(hass: HomeAssistant, entry: ConfigEntry) -> Path | None:
     """Find the title-named folder older versions saved the room's clips to, if only its.
 
     None when the title has no slug or another Baby Monitor entry has a title of the same
@@ -327,7 +325,7 @@ class ClipRecorder:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: BabyMonitorConfigEntry,
+        entry: ConfigEntry,
         settings: ClipSettings,
         stream_seconds: Callable[[], float],
         ring_s: float = MAX_MANUAL_S,
@@ -605,25 +603,24 @@ class ClipRecorder:
 
 @callback
 def async_setup_clips(
-    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    stream_seconds: Callable[[], float],
+    confirm_s: float,
 ) -> ClipRecorder:
-    """Attach a clip recorder to the entry's runtime; tidy its folder now, prune daily."""
-    runtime = entry.runtime_data
-    confirm_s = max(
-        (config.confirm_s for config in runtime.settings.detectors.values()),
-        default=0.0,
-    )
+    """Make the entry's clip recorder; tidy its folder now, prune daily.
+
+    The caller feeds it the runtime's audio and events; `confirm_s` is the longest confirm time,
+    which a sound's pre-roll must reach back over.
+    """
     recorder = ClipRecorder(
         hass,
         entry,
         ClipSettings.from_options(entry.options),
-        lambda: runtime.listener.stream.seconds,
+        stream_seconds,
         # the pre-roll of a sound reported after its confirm time, with inference lagging
         ring_s=confirm_s + PRE_ROLL_S + LAG_S,
     )
-    runtime.clips = recorder
-    entry.async_on_unload(runtime.async_add_audio_listener(recorder.async_handle_audio))
-    entry.async_on_unload(runtime.async_add_event_listener(recorder.async_handle_event))
     entry.async_on_unload(recorder.async_stop)
     entry.async_on_unload(
         async_track_time_interval(
@@ -641,9 +638,7 @@ def async_setup_clips(
     return recorder
 
 
-async def async_remove_clips(
-    hass: HomeAssistant, entry: BabyMonitorConfigEntry
-) -> None:
+async def async_remove_clips(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Delete a removed room's clips unless its options keep them."""
     if ClipSettings.from_options(entry.options).keep_on_remove:
         return

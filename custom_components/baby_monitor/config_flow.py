@@ -59,6 +59,7 @@ from .const import (
     SOURCE_URL,
     THRESHOLD_OPTIONS,
 )
+from .data import BabyMonitorConfigEntry
 from .engine.detector import DEFAULT_CONFIRM_S, DEFAULT_HOLD_S
 from .engine.model import DEFAULT_MODEL, ModelError, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S
@@ -70,7 +71,6 @@ from .engine.sources import (
     portaudio_available,
     probe,
 )
-from .runtime import BabyMonitorConfigEntry
 from .source import async_create_source, source_unique_id
 
 DEFAULT_ROOM = "Nursery"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -52,11 +52,6 @@ from .engine.runtime import ModelRuntime, load_runtime
 from .engine.sources import AudioSource, SourceError
 from .issues import async_raise_issue, async_withdraw_issue
 from .source import async_create_source, describe_source
-
-if TYPE_CHECKING:
-    from .clips import ClipRecorder
-
-type BabyMonitorConfigEntry = ConfigEntry[BabyMonitorRuntime]
 
 RECONNECT_MIN_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
@@ -132,7 +127,7 @@ class BabyMonitorRuntime:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: BabyMonitorConfigEntry,
+        entry: ConfigEntry,
         model: ModelRuntime,
         settings: Settings,
     ) -> None:
@@ -169,12 +164,11 @@ class BabyMonitorRuntime:
         self._event_listeners: list[Callable[[SoundEvent], None]] = []
         self._audio_listeners: list[Callable[[npt.NDArray[np.float32]], None]] = []
         self._window_listeners: list[Callable[[Window, Scored], None]] = []
+        self._pause_listeners: list[CALLBACK_TYPE] = []
         self.health = ScoringHealth(settings.hop_s)
         """Scoring failures and progress: a room whose model broke or hangs is not available."""
         self.stalled = False
         self._broken_listeners: set[int] = set()
-        self.clips: ClipRecorder | None = None
-        """Recent audio and saved clips (attached at setup)."""
 
     @property
     def available(self) -> bool:
@@ -215,6 +209,12 @@ class BabyMonitorRuntime:
         """Call `window_callback` with every scored window (its features too); returns the remover."""
         self._window_listeners.append(window_callback)
         return lambda: self._window_listeners.remove(window_callback)
+
+    @callback
+    def async_add_pause_listener(self, pause_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `pause_callback` when listening is paused (what was heard is private); returns the remover."""
+        self._pause_listeners.append(pause_callback)
+        return lambda: self._pause_listeners.remove(pause_callback)
 
     async def run(self) -> None:
         """Listen until stopped: connect, read, and reconnect with backoff (1 s to 60 s)."""
@@ -260,8 +260,7 @@ class BabyMonitorRuntime:
             self._clear_down()
             if self._source is not None:
                 await self._source.stop()
-            if self.clips is not None:
-                self.clips.async_forget()
+            self._call_each(self._pause_listeners)
         self._changed.set()
         self._notify()
 
@@ -636,5 +635,4 @@ class BabyMonitorRuntime:
                     for label, config in self.settings.detectors.items()
                 },
             },
-            "clips": self.clips.diagnostics() if self.clips is not None else None,
         }

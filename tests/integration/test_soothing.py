@@ -67,7 +67,9 @@ async def test_a_cry_is_heard_through_the_soothing_audio(
     bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
 
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
     assert changes == [
         (CRYING, STATE_UNAVAILABLE),
