@@ -29,10 +29,10 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
+from baby_monitor_engine.backends import load_runtime
 from baby_monitor_engine.model import DEFAULT_MODEL, load_metadata
 from baby_monitor_engine.pcm import SAMPLE_RATE
-from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
-from baby_monitor_engine.runtime import load_runtime
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 STRETCH_S: Final = 10.0
 """Seconds of each stretch (listening per backend, paused)."""
@@ -111,7 +111,7 @@ def engine_ms_per_audio_s(
 
     Blocking (seconds): run it in a thread.
     """
-    listener = Listener(
+    listener = SoundPipeline(
         load_runtime(load_metadata(DEFAULT_MODEL), backend),  # type: ignore[arg-type]
         hop_s=DEFAULT_HOP_S,
     )

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.backends import ModelRuntime, load_runtime
 from baby_monitor_engine.detector import (
     DEFAULT_HOLD_S,
     OFFSET_FILL,
@@ -35,9 +36,8 @@ from baby_monitor_engine.detector import (
 )
 from baby_monitor_engine.model import DEFAULT_MODEL, ModelMetadata, load_metadata
 from baby_monitor_engine.pcm import SAMPLE_RATE, float_to_pcm16, pcm16_to_float
-from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
-from baby_monitor_engine.runtime import ModelRuntime, load_runtime
-from models.data import DEFAULT_DATA, Clip, read_manifest
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
+from models.dataset import DEFAULT_DATA, Clip, read_manifest
 
 type Floats = npt.NDArray[np.float32]
 
@@ -241,7 +241,7 @@ class Scanner:
         self, audio: Floats, lead_s: float
     ) -> tuple[list[ScanEvent], list[tuple[float, dict[str, float]]]]:
         """Events and per-window probabilities, times relative to the end of `lead_s` silence."""
-        listener = Listener(
+        listener = SoundPipeline(
             self.runtime,
             {
                 label: DetectorConfig(

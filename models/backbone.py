@@ -19,7 +19,7 @@ import numpy.typing as npt
 from baby_monitor_engine.frontend import FrontendConfig, LogScale
 from baby_monitor_engine.pcm import SAMPLE_RATE
 
-from .data import DEFAULT_DATA
+from .dataset import DEFAULT_DATA
 
 __all__ = [
     "BLOCKS",

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from baby_monitor_engine.backends import Backend, available_backends, load_runtime
 from baby_monitor_engine.detector import DEFAULT_CONFIRM_S
 from baby_monitor_engine.model import DEFAULT_MODEL, ModelMetadata, load_metadata
-from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
-from baby_monitor_engine.runtime import Backend, available_backends, load_runtime
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 from .backbone import LOGITS
 from .crossval import (
@@ -52,7 +52,7 @@ from .crossval import (
     source_splits,
     yamnet_patchsets,
 )
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .head import HeadSettings, crossvalidate, export_head, fit_on, write_model
 from .patches import VARIANTS, patch_features
 from .soak import household, rss_mb, run_soak
@@ -104,7 +104,7 @@ def measure_cost(
     }
     for backend in backends:
         before = rss_mb()
-        listener = Listener(load_runtime(meta, backend), hop_s=DEFAULT_HOP_S)
+        listener = SoundPipeline(load_runtime(meta, backend), hop_s=DEFAULT_HOP_S)
         listener.feed(audio[: 16000 * 8])  # warm up: first invoke allocates
         cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, 0.1)
         cost[f"{backend}_rss_added_mb"] = rss_mb() - before

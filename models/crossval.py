@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .metrics import recall_at_fpr, roc_auc, threshold_at_fpr
 from .teacher import YAMNET, YAMNET_CLASSES
 

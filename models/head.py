@@ -25,7 +25,7 @@ from baby_monitor_engine.model import LABELS, spread_scores
 from .backbone import FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S, backbone_tflite
 from .card import write_card
 from .crossval import Split, cv_report, dev_splits, loso_report, source_splits
-from .data import DEFAULT_DATA, Clip, read_manifest
+from .dataset import DEFAULT_DATA, Clip, read_manifest
 from .metrics import threshold_at_fpr
 from .patches import VARIANTS, patch_features
 

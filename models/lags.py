@@ -21,6 +21,7 @@ import sys
 import numpy as np
 import numpy.typing as npt
 
+from baby_monitor_engine.backends import ModelRuntime, load_runtime
 from baby_monitor_engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
@@ -30,11 +31,10 @@ from baby_monitor_engine.detector import (
 )
 from baby_monitor_engine.model import DEFAULT_MODEL, load_metadata
 from baby_monitor_engine.pipeline import DEFAULT_HOP_S
-from baby_monitor_engine.runtime import ModelRuntime, load_runtime
 from baby_monitor_engine.windows import clip_windows
 
 from .augment import coloured_noise, set_level
-from .data import DEFAULT_DATA, load_audio, read_manifest, trim_silence
+from .dataset import DEFAULT_DATA, load_audio, read_manifest, trim_silence
 
 __all__ = ["Lags", "crossing_lags", "measure", "report"]
 

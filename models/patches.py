@@ -18,7 +18,7 @@ from baby_monitor_engine.windows import clip_windows
 
 from .augment import band_limit, coloured_noise, mix_at_snr
 from .backbone import FRONTEND, PATCH_HOP_S, PATCH_S, backbone_tflite
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .music import pieces
 
 __all__ = ["EXTRA_VARIANTS", "VARIANTS", "Embedder", "clip_patches", "patch_features"]

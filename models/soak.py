@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from baby_monitor_engine.backends import ModelRuntime
 from baby_monitor_engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
@@ -28,11 +29,10 @@ from baby_monitor_engine.detector import (
     SoundEvent,
 )
 from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
-from baby_monitor_engine.pipeline import DEFAULT_HOP_S, Listener
-from baby_monitor_engine.runtime import ModelRuntime
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 from .augment import coloured_noise, set_level
-from .data import Clip
+from .dataset import Clip
 from .teacher import FRAME as YAMNET_FRAME, YAMNET_CLASSES, YamNet
 
 __all__ = [
@@ -276,7 +276,7 @@ def _ours(
     """
     threshold = runtime.meta.thresholds["cry"]
     config = DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S, runtime.meta.window_s)
-    listener = Listener(runtime, {"cry": config}, hop_s)
+    listener = SoundPipeline(runtime, {"cry": config}, hop_s)
     listener.feed(np.zeros(RATE * 8, np.float32))  # warm up: first invoke allocates
     listener.stream.reset()
     for detector in listener.detectors.values():

@@ -27,7 +27,7 @@ from .data import BabyMonitorConfigEntry, BabyMonitorData
 from .engine.model import ModelError
 from .issues import ISSUES, async_raise_issue, async_withdraw_issue, has_issue
 from .migration import change_placeholders, migrate_thresholds, model_thresholds
-from .runtime import BabyMonitorRuntime, Settings, load_model
+from .runtime import BabyMonitorRuntime, DetectionSettings, load_model
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -104,12 +104,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) 
     async_withdraw_issue(hass, ISSUE_MODEL_ERROR, entry.entry_id)
 
     runtime = BabyMonitorRuntime(
-        hass, entry, model, Settings.from_options(entry.options, model)
+        hass, entry, model, DetectionSettings.from_options(entry.options, model)
     )
     clips = async_setup_clips(
         hass,
         entry,
-        lambda: runtime.listener.stream.seconds,
+        lambda: runtime.pipeline.stream.seconds,
         max(
             (config.confirm_s for config in runtime.settings.detectors.values()),
             default=0.0,

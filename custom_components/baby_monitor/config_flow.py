@@ -60,10 +60,10 @@ from .const import (
     THRESHOLD_OPTIONS,
 )
 from .data import BabyMonitorConfigEntry
+from .engine.backends import available_backends
 from .engine.detector import DEFAULT_CONFIRM_S, DEFAULT_HOLD_S
 from .engine.model import DEFAULT_MODEL, ModelError, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S
-from .engine.runtime import available_backends
 from .engine.sources import (
     REASONS,
     SourceError,

@@ -37,6 +37,7 @@ from .const import (
     SOURCE_MICROPHONE,
     THRESHOLD_OPTIONS,
 )
+from .engine.backends import ModelRuntime, load_runtime
 from .engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
@@ -46,9 +47,8 @@ from .engine.detector import (
 )
 from .engine.health import ScoringHealth
 from .engine.model import DEFAULT_MODEL, load_metadata
-from .engine.pipeline import DEFAULT_HOP_S, Listener, Scored, Window
+from .engine.pipeline import DEFAULT_HOP_S, Scored, SoundPipeline, Window
 from .engine.replay import OpeningCheck
-from .engine.runtime import ModelRuntime, load_runtime
 from .engine.sources import AudioSource, SourceError
 from .issues import async_raise_issue, async_withdraw_issue
 from .source import async_create_source, describe_source
@@ -81,7 +81,7 @@ def event_type(event: SoundEvent) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class DetectionSettings:
     """Detection settings of an entry, from its options with the model's defaults."""
 
     sounds: tuple[str, ...]
@@ -90,7 +90,9 @@ class Settings:
     backend: str
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], model: ModelRuntime) -> Settings:
+    def from_options(
+        cls, options: Mapping[str, Any], model: ModelRuntime
+    ) -> DetectionSettings:
         """Read the options; sounds the model does not know are ignored."""
         meta = model.meta
         sounds = tuple(
@@ -129,7 +131,7 @@ class BabyMonitorRuntime:
         hass: HomeAssistant,
         entry: ConfigEntry,
         model: ModelRuntime,
-        settings: Settings,
+        settings: DetectionSettings,
     ) -> None:
         """Set up the engine for an entry; nothing runs until `run`."""
         self.hass = hass
@@ -137,7 +139,7 @@ class BabyMonitorRuntime:
         self.model = model
         self.settings = settings
         self.options = dict(entry.options)
-        self.listener = Listener(model, settings.detectors, settings.hop_s)
+        self.pipeline = SoundPipeline(model, settings.detectors, settings.hop_s)
         self.source_name = describe_source(entry.data)
         self.is_running = True
         self.listening = True
@@ -366,7 +368,7 @@ class BabyMonitorRuntime:
     def _push(self, block: npt.NDArray[np.float32]) -> None:
         """Cut audio into windows and queue them for inference, dropping the oldest when full."""
         self._call_each(self._audio_listeners, block)
-        for window in self.listener.stream.push(block):
+        for window in self.pipeline.stream.push(block):
             if len(self._pending) == self._pending.maxlen:
                 self.windows_dropped += 1
                 if self.windows_dropped == 1 or self.windows_dropped % 100 == 0:
@@ -394,7 +396,7 @@ class BabyMonitorRuntime:
                     window = self._pending.popleft()
                     try:
                         scored = await self.hass.async_add_executor_job(
-                            self.listener.score, window
+                            self.pipeline.score, window
                         )
                     except Exception as err:  # noqa: BLE001 - a window is lost, not the room
                         self._scoring_failed(err)
@@ -490,11 +492,11 @@ class BabyMonitorRuntime:
         """Forget pending audio and close open sounds (their stop events fire)."""
         async with self._lock:
             self._pending.clear()
-            t = self.listener.stream.seconds
-            for detector in self.listener.detectors.values():
+            t = self.pipeline.stream.seconds
+            for detector in self.pipeline.detectors.values():
                 if (event := detector.reset(t)) is not None:
                     self._dispatch(event)
-            self.listener.stream.reset()
+            self.pipeline.stream.reset()
             self.level_dbfs = None
             self.probabilities = {}
             self._notify()

@@ -15,9 +15,9 @@ import numpy.typing as npt
 import pytest
 
 from baby_monitor_engine.audio import BLOCK_SAMPLES, decode_file
+from baby_monitor_engine.backends import ModelRuntime
 from baby_monitor_engine.cli import main, scan_file
 from baby_monitor_engine.detector import DetectorConfig, Episode, detect_episodes
-from baby_monitor_engine.runtime import ModelRuntime
 from baby_monitor_engine.windows import clip_windows
 from tests.conftest import write_wav
 

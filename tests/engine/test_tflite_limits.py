@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from baby_monitor_engine.backends import load_runtime
 from baby_monitor_engine.cli import main
 from baby_monitor_engine.model import DEFAULT_MODEL, ModelError, load_metadata
-from baby_monitor_engine.runtime import load_runtime
 from baby_monitor_engine.tflite import (
     MAX_MEMORY_BYTES,
     MAX_MODEL_FILE_BYTES,

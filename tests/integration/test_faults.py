@@ -796,7 +796,7 @@ async def test_slow_inference_drops_windows_and_still_detects(
         )
 
     assert max(pending) == MAX_PENDING_WINDOWS
-    windows = int(runtime.listener.stream.seconds - 7.0) + 1
+    windows = int(runtime.pipeline.stream.seconds - 7.0) + 1
     assert runtime.windows_dropped > 0
     assert runtime.windows_scored + runtime.windows_dropped == windows
     diagnostics = await async_get_config_entry_diagnostics(hass, mock_config_entry)

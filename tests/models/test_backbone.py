@@ -10,7 +10,7 @@ import pytest
 from baby_monitor_engine.audio import decode_file
 from baby_monitor_engine.frontend import log_mel
 from models.backbone import FRONTEND, MN04, build_trunk, load_weights
-from models.data import DEFAULT_DATA
+from models.dataset import DEFAULT_DATA
 
 REFERENCE = MN04 / "reference.npz"
 

@@ -7,7 +7,7 @@ import numpy as np
 from baby_monitor_engine.tflite import NumpyInterpreter
 from models.backbone import LOGITS
 from models.crossval import dev_splits
-from models.data import Clip
+from models.dataset import Clip
 from models.head import (
     CLASSES,
     HeadSettings,

@@ -7,9 +7,9 @@ from collections.abc import Generator
 import numpy as np
 import pytest
 
+from baby_monitor_engine.backends import ModelRuntime
 from baby_monitor_engine.detector import SoundEvent
-from baby_monitor_engine.runtime import ModelRuntime
-from models.data import Clip
+from models.dataset import Clip
 from models.soak import (
     ATTRIBUTION_S,
     Cry,

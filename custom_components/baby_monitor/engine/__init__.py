@@ -10,6 +10,7 @@ two classes (an exception raised under one is not caught under the other).
 """
 
 from .audio import AudioError, decode_file
+from .backends import BACKENDS, ModelRuntime, available_backends, load_runtime
 from .detector import (
     DetectorConfig,
     Episode,
@@ -19,8 +20,7 @@ from .detector import (
 )
 from .frontend import FrontendConfig, StreamingFrontend, log_mel
 from .model import DEFAULT_MODEL, LABELS, ModelError, ModelMetadata, load_metadata
-from .pipeline import Listener, Scored, Window, WindowStream
-from .runtime import BACKENDS, ModelRuntime, available_backends, load_runtime
+from .pipeline import Scored, SoundPipeline, Window, WindowStream
 
 __all__ = [
     "BACKENDS",
@@ -30,7 +30,7 @@ __all__ = [
     "DetectorConfig",
     "Episode",
     "FrontendConfig",
-    "Listener",
+    "SoundPipeline",
     "ModelError",
     "ModelMetadata",
     "ModelRuntime",

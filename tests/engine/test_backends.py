@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.backends import ModelRuntime, available_backends, load_runtime
 from baby_monitor_engine.frontend import FrontendConfig
 from baby_monitor_engine.model import ModelMetadata
-from baby_monitor_engine.pipeline import Listener
-from baby_monitor_engine.runtime import ModelRuntime, available_backends, load_runtime
+from baby_monitor_engine.pipeline import SoundPipeline
 from baby_monitor_engine.windows import clip_windows
 
 
@@ -173,7 +173,7 @@ def test_a_stream_embeds_each_patch_once(
         invoke(self)
 
     monkeypatch.setattr(NumpyInterpreter, "invoke", counted)
-    listener = Listener(runtime, hop_s=1.0)
+    listener = SoundPipeline(runtime, hop_s=1.0)
     audio = np.random.default_rng(0).normal(0, 0.05, 20 * 16000).astype(np.float32)
     scored = listener.feed(audio)
     windows = len(scored)
