@@ -27,7 +27,6 @@ SOURCE_TYPES: Final = (SOURCE_CAMERA, SOURCE_URL, SOURCE_MICROPHONE)
 DRIVER_PULSE: Final = "pulse"
 DRIVER_ALSA: Final = "alsa"
 DRIVER_SOUNDDEVICE: Final = "sounddevice"
-MICROPHONE_DRIVERS: Final = (DRIVER_PULSE, DRIVER_ALSA, DRIVER_SOUNDDEVICE)
 FFMPEG_MICROPHONES: Final = ("pulse:default", "alsa:default")
 
 # Options

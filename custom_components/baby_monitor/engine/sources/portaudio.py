@@ -126,8 +126,6 @@ class SoundDeviceSource:
         self.name = f"sounddevice:{'default' if device is None else device}"
         self.dropped_blocks = 0
         """Blocks thrown away (oldest first) because the consumer fell more than max_queue_s behind."""
-        self.overflows = 0
-        """Callbacks where PortAudio reported lost input (input overflow)."""
         self.stream_rate: int | None = None
         self.stream_channels: int | None = None
         self._queue: deque[Floats] = deque(maxlen=max(1, round(max_queue_s / block_s)))
@@ -242,8 +240,6 @@ class SoundDeviceSource:
                 flags = {
                     flag for flag in _CALLBACK_FLAGS if getattr(status, flag, False)
                 }
-                if flags & _NON_FATAL_FLAGS:
-                    self.overflows += 1
                 if flags - _NON_FATAL_FLAGS or not flags:
                     error = SourceError(
                         "stream_ended", f"{self.name} reported an error: {status}"
