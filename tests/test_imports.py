@@ -1,4 +1,4 @@
-"""The import graph: no circles, and the engine (with its command line) free of Home Assistant."""
+"""The import graph: no circles, unique names, and the engine (with its CLI) free of Home Assistant."""
 
 from __future__ import annotations
 
@@ -98,6 +98,21 @@ def test_the_import_graph_has_no_circle() -> None:
     assert sum(map(len, graph.values())) > 50  # the walk found the project's imports
     cycle = _cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_no_two_modules_or_classes_share_a_name() -> None:
+    """A name says which module or class it is: no `runtime.py` twice, no two `Settings`."""
+    modules: dict[str, list[str]] = {}
+    classes: dict[str, list[str]] = {}
+    for path in sorted({*_modules().values(), *(ROOT / "e2e").rglob("*.py")}):
+        shown = str(path.relative_to(ROOT))
+        if path.stem not in {"__init__", "__main__"}:
+            modules.setdefault(path.stem, []).append(shown)
+        for node in ast.walk(ast.parse(path.read_text(), shown)):
+            if isinstance(node, ast.ClassDef):
+                classes.setdefault(node.name, []).append(shown)
+    assert {name: at for name, at in modules.items() if len(at) > 1} == {}
+    assert {name: at for name, at in classes.items() if len(at) > 1} == {}
 
 
 def test_cycle_finder_names_a_circle() -> None:
