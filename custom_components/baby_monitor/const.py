@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+from .engine.model import LABELS
+
 DOMAIN: Final = "baby_monitor"
 LOGGER = logging.getLogger(__package__)
 
@@ -44,7 +46,8 @@ CONF_KEEP_CLIPS_ON_REMOVE: Final = "keep_clips_on_remove"
 
 LABEL_CRY: Final = "cry"
 LABEL_LAUGHTER: Final = "laughter"
-SOUNDS: Final = (LABEL_CRY, LABEL_LAUGHTER)
+SOUNDS: Final = LABELS
+"""Sounds the options offer: the shipped model's labels (LABEL_CRY, LABEL_LAUGHTER name them)."""
 THRESHOLD_OPTIONS: Final = {
     LABEL_CRY: CONF_CRY_THRESHOLD,
     LABEL_LAUGHTER: CONF_LAUGHTER_THRESHOLD,
