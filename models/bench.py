@@ -31,8 +31,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from baby_monitor_engine.backends import Backend, available_backends, load_runtime
+from baby_monitor_engine.backends import (
+    Backend,
+    ModelRuntime,
+    available_backends,
+    load_runtime,
+)
 from baby_monitor_engine.detector import DEFAULT_CONFIRM_S
+from baby_monitor_engine.frontend import StreamingFrontend
 from baby_monitor_engine.model import DEFAULT_MODEL, ModelMetadata, load_metadata
 from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
@@ -54,8 +60,9 @@ from .crossval import (
 )
 from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .head import HeadSettings, crossvalidate, export_head, fit_on, write_model
+from .nursery import sounds as nursery_sounds
 from .patches import VARIANTS, patch_features
-from .soak import household, rss_mb, run_soak
+from .soak import NURSERY_SHARE, household, rss_mb, run_soak
 from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 
 type Floats = npt.NDArray[np.float32]
@@ -93,21 +100,59 @@ def _cpu_ms_per_audio_s(
     return 1000 * min(passes) / (audio.size / 16000)
 
 
+def cost_parts(runtime: ModelRuntime, audio: Floats) -> dict[str, float]:
+    """Where the pipeline's CPU goes, per second of audio: frontend, backbone, head.
+
+    The backbone embeds one new patch per second (the rest come from the cache); the head is
+    timed on a window whose patches are all cached already.
+    """
+    meta = runtime.meta
+    frontend = StreamingFrontend(meta.frontend)
+    parts = {"frontend": _cpu_ms_per_audio_s(frontend.process, audio, DEFAULT_HOP_S)}
+    features = StreamingFrontend(meta.frontend).process(audio)
+    frames, step = meta.window_frames, meta.frontend.frames_for(DEFAULT_HOP_S)
+    ends = range(frames, len(features) + 1, step)
+    seconds = len(ends) * DEFAULT_HOP_S
+    inference, head = [], []
+    for _ in range(COST_REPEATS):
+        cache = runtime.new_cache()
+        spent = [0.0, 0.0]
+        for end in ends:
+            window = features[end - frames : end]
+            # the second call finds every patch cached: it times the head alone
+            for k in range(2):
+                started = time.process_time()
+                runtime.predict(window, end=end, cache=cache)
+                spent[k] += time.process_time() - started
+        inference.append(spent[0])
+        head.append(spent[1])
+    parts["inference"] = 1000 * min(inference) / seconds
+    parts["head"] = 1000 * min(head) / seconds
+    parts["backbone"] = parts.pop("inference") - parts["head"]
+    return parts
+
+
 def measure_cost(
     meta: ModelMetadata, backends: Sequence[Backend], audio: Floats
 ) -> dict[str, Any]:
-    """Whole-pipeline CPU per second of audio for each backend, and YAMNet's, on the same audio."""
+    """Whole-pipeline CPU per second of audio for each backend, and YAMNet's, on the same audio.
+
+    Audio arrives in blocks of one hop, as the integration's sources read it.
+    """
     cost: dict[str, Any] = {
         "audio_s": audio.size / 16000,
         "hop_s": DEFAULT_HOP_S,
+        "block_s": DEFAULT_HOP_S,
         "repeats": COST_REPEATS,
     }
     for backend in backends:
         before = rss_mb()
-        listener = SoundPipeline(load_runtime(meta, backend), hop_s=DEFAULT_HOP_S)
+        runtime = load_runtime(meta, backend)
+        listener = SoundPipeline(runtime, hop_s=DEFAULT_HOP_S)
         listener.feed(audio[: 16000 * 8])  # warm up: first invoke allocates
-        cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, 0.1)
+        cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, DEFAULT_HOP_S)
         cost[f"{backend}_rss_added_mb"] = rss_mb() - before
+        cost[f"{backend}_parts"] = cost_parts(runtime, audio)
     yamnet = YamNet()
     buffer: list[Floats] = []
 
@@ -118,7 +163,7 @@ def measure_cost(
             yamnet.frames(joined[:YAMNET_SAMPLES])
             buffer[:] = [joined[YAMNET_SAMPLES:]]
 
-    cost["yamnet_litert"] = _cpu_ms_per_audio_s(yamnet_feed, audio, 0.1)
+    cost["yamnet_litert"] = _cpu_ms_per_audio_s(yamnet_feed, audio, DEFAULT_HOP_S)
     return cost
 
 
@@ -279,10 +324,12 @@ def soak(
 ) -> dict[str, Any]:
     """Run the soak on `SOAK_FOLD`'s household sounds and cries with a head that never heard them.
 
-    `audios` are the audio of `dev`'s clips in `SOAK_FOLD`, in order.
+    `audios` are the audio of `dev`'s clips in `SOAK_FOLD`, in order. Nursery beds (rendered
+    once into `args.cache`) fill `args.soak_nursery` of the time.
     """
     clips = [c for c in dev if c.fold == SOAK_FOLD]
     home = [(c, a) for c, a in zip(clips, audios, strict=True) if household(c)]
+    nursery = nursery_sounds(cache=args.cache) if args.soak_nursery > 0 else []
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         runtime = load_runtime(
             soak_model(dev, meta, Path(tmp), HeadSettings()), backend
@@ -295,6 +342,8 @@ def soak(
             yamnet_threshold,
             confirm_s=args.confirm,
             hop_s=args.hop,
+            nursery=nursery,
+            nursery_share=args.soak_nursery,
         )
     for alarm in result["ours"]["false_alarms"]:
         alarm["clips"] = [
@@ -304,6 +353,11 @@ def soak(
     result["head_folds"] = sorted({c.fold for c in dev} - {SOAK_FOLD})
     result["household_clips"] = len(home)
     result["cry_clips"] = sum(c.label == "cry" for c in clips)
+    singing = [c for c in dev if c.orig_class == "parent_singing"]
+    result["parent_singing"] = {
+        "soak": sum(c.orig_class == "parent_singing" for c, _ in home),
+        "by_fold": {f: sum(c.fold == f for c in singing) for f in DEV_FOLDS},
+    }
     return result
 
 
@@ -326,6 +380,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cost-seconds", type=float, default=120.0)
     parser.add_argument(
         "--soak-hours", type=float, default=6.0, help="0 skips the soak"
+    )
+    parser.add_argument(
+        "--soak-nursery",
+        type=float,
+        default=NURSERY_SHARE,
+        help="share of the soak filled by nursery beds: lullabies, songs, noise machines "
+        "(0 leaves them out)",
     )
     parser.add_argument(
         "--confirm",
