@@ -31,38 +31,39 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.detector import DEFAULT_CONFIRM_S
-from custom_components.baby_monitor.engine.frontend import StreamingFrontend
-from custom_components.baby_monitor.engine.model import (
-    DEFAULT_MODEL,
-    ModelMetadata,
-    load_metadata,
-)
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import (
+from baby_monitor_engine.backends import (
     Backend,
     ModelRuntime,
     available_backends,
     load_runtime,
 )
+from baby_monitor_engine.detector import DEFAULT_CONFIRM_S
+from baby_monitor_engine.frontend import StreamingFrontend
+from baby_monitor_engine.model import (
+    DEFAULT_MODEL,
+    LABELS,
+    ModelMetadata,
+    load_metadata,
+)
+from baby_monitor_engine.pcm import SAMPLE_RATE
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 from .backbone import LOGITS
 from .crossval import (
     DEV_FOLDS,
-    LABELS,
     PROBE_GRID,
     PatchSet,
-    _probe,
     class_scores,
     cv_report,
     dev_splits,
     logistic,
     loso_report,
     out_of_fold,
+    probe_out_of_fold,
     source_splits,
     yamnet_patchsets,
 )
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .head import (
     HeadSettings,
     crossvalidate,
@@ -101,14 +102,14 @@ def _cpu_ms_per_audio_s(
     The least of `COST_REPEATS` passes: a busy neighbour on a shared machine once made one pass
     of the same model cost twice as much, and interference only ever adds time.
     """
-    block = int(block_s * 16000)
+    block = int(block_s * SAMPLE_RATE)
     passes = []
     for _ in range(COST_REPEATS):
         start = time.process_time()
         for i in range(0, audio.size, block):
             run(audio[i : i + block])
         passes.append(time.process_time() - start)
-    return 1000 * min(passes) / (audio.size / 16000)
+    return 1000 * min(passes) / (audio.size / SAMPLE_RATE)
 
 
 def cost_parts(runtime: ModelRuntime, audio: Floats) -> dict[str, float]:
@@ -151,7 +152,7 @@ def measure_cost(
     Audio arrives in blocks of one hop, as the integration's sources read it.
     """
     cost: dict[str, Any] = {
-        "audio_s": audio.size / 16000,
+        "audio_s": audio.size / SAMPLE_RATE,
         "hop_s": DEFAULT_HOP_S,
         "block_s": DEFAULT_HOP_S,
         "repeats": COST_REPEATS,
@@ -159,8 +160,8 @@ def measure_cost(
     for backend in backends:
         before = rss_mb()
         runtime = load_runtime(meta, backend)
-        listener = Listener(runtime, hop_s=DEFAULT_HOP_S)
-        listener.feed(audio[: 16000 * 8])  # warm up: first invoke allocates
+        listener = SoundPipeline(runtime, hop_s=DEFAULT_HOP_S)
+        listener.feed(audio[: SAMPLE_RATE * 8])  # warm up: first invoke allocates
         cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, DEFAULT_HOP_S)
         cost[f"{backend}_rss_added_mb"] = rss_mb() - before
         cost[f"{backend}_parts"] = cost_parts(runtime, audio)
@@ -213,7 +214,7 @@ def probe(
     embeddings: PatchSet, clips: Sequence[Clip], loso: Sequence[Any]
 ) -> dict[str, Any]:
     """Logistic probe as `python -m models.crossval` fits it: C per label by pooled OOF AUC."""
-    scores, chosen, grid_aucs = _probe(embeddings, clips, PROBE_GRID)
+    scores, chosen, grid_aucs = probe_out_of_fold(embeddings, clips, PROBE_GRID)
     held_out: dict[str, Floats] = {}
     for label in LABELS:
         held_out |= out_of_fold(
@@ -439,7 +440,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     audios = load_audio(fold, args.data, args.cache)
     backends = [b for b in available_backends() if b in ("litert", "numpy")]
     started = time.monotonic()
-    stream = np.concatenate(audios)[: int(args.cost_seconds * 16000)]
+    stream = np.concatenate(audios)[: int(args.cost_seconds * SAMPLE_RATE)]
     cost = measure_cost(meta, backends, stream)
     seconds["cost"] = time.monotonic() - started
     started = time.monotonic()

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.model import LABELS, spread_scores
+from baby_monitor_engine.model import LABELS, spread_scores
 
-from .backbone import FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S, backbone_tflite
+from .backbone import EMBEDDING, FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S, backbone_tflite
 from .card import write_card
 from .crossval import Split, cv_report, dev_splits, loso_report, source_splits
-from .data import DEFAULT_DATA, Clip, read_manifest
+from .dataset import DEFAULT_DATA, Clip, read_manifest
 from .metrics import threshold_at_fpr
 from .patches import VARIANTS, patch_features
 
@@ -46,8 +46,6 @@ type Ints = npt.NDArray[np.intp]
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW_S = 7.0
-EMBEDDING = 384
-"""Width of mn04's pooled feature map, the embedding part of a patch row."""
 CLASSES = ("other", *LABELS)
 """Softmax classes of a patch; the labels' columns are the model's outputs."""
 

@@ -22,6 +22,8 @@ import re
 import numpy as np
 import numpy.typing as npt
 
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
+
 from . import music
 from .augment import coloured_noise
 
@@ -42,7 +44,6 @@ __all__ = [
 
 type Floats = npt.NDArray[np.float32]
 
-RATE = music.SAMPLE_RATE
 SEED = 23
 """Seed of the soak's nursery: training renders its music from seed 7."""
 KINDS = ("instrumental", "sung", "noise")
@@ -161,7 +162,9 @@ def _chords(tune: Tune) -> list[tuple[int, ...]]:
     return [TRIADS[int(i)] for i in weight.argmax(axis=1)]
 
 
-def _piece(tune: Tune, program: int, bpm: float, root: int, passes: int) -> music.Piece:
+def _piece(
+    tune: Tune, program: int, bpm: float, root: int, passes: int
+) -> music.Composition:
     """Play the tune `passes` times over: melody, a broken-chord accompaniment and a bass note a bar."""
     beat = 60.0 / bpm
     length = tune.beats * beat
@@ -188,7 +191,9 @@ def _piece(tune: Tune, program: int, bpm: float, root: int, passes: int) -> musi
                 )
                 for i in range(tune.meter)
             )
-    return music.Piece({0: program, 1: accompaniment, 2: accompaniment}, tuple(notes))
+    return music.Composition(
+        {0: program, 1: accompaniment, 2: accompaniment}, tuple(notes)
+    )
 
 
 def tune_midi(tune: Tune, program: int, bpm: float, root: int) -> bytes:

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.blas import single_threaded
-from custom_components.baby_monitor.engine.resample import resample
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.blas import single_threaded
+from baby_monitor_engine.pcm import SAMPLE_RATE
+from baby_monitor_engine.resample import resample
+from baby_monitor_engine.windows import clip_windows
 
 from .augment import band_limit, coloured_noise, fit_length, mix_at_snr
 from .backbone import FRONTEND, PATCH_HOP_S, PATCH_S, backbone_tflite
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .music import pieces
 
 __all__ = ["EXTRA_VARIANTS", "VARIANTS", "Embedder", "clip_patches", "patch_features"]
@@ -92,7 +93,7 @@ and laughs differ in pitch more than 64 laughs show."""
 
 def _pitch(audio: Floats, rng: np.random.Generator) -> Floats:
     rate = int(rng.choice(PITCH_RATES))
-    return fit_length(resample(audio, 16000, rate), audio.size, rng)
+    return fit_length(resample(audio, SAMPLE_RATE, rate), audio.size, rng)
 
 
 def _variant(

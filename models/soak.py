@@ -22,18 +22,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.detector import (
+from baby_monitor_engine.backends import ModelRuntime
+from baby_monitor_engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
     DetectorConfig,
     SoundDetector,
     SoundEvent,
 )
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 from .augment import coloured_noise, set_level
-from .data import Clip
+from .dataset import Clip
 from .nursery import KINDS, Sound
 from .teacher import FRAME as YAMNET_FRAME, YAMNET_CLASSES, YamNet
 
@@ -55,7 +56,6 @@ __all__ = [
 type Floats = npt.NDArray[np.float32]
 type Floats64 = npt.NDArray[np.float64]
 
-RATE = 16000
 BLOCK = 1600  # what the live sources hand over: 0.1 s
 RSS_EVERY_S = 1800
 SWEEP_THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
@@ -372,7 +372,7 @@ def _ours(
     """
     threshold = runtime.meta.thresholds["cry"]
     config = DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S, runtime.meta.window_s)
-    listener = Listener(runtime, {"cry": config}, hop_s)
+    listener = SoundPipeline(runtime, {"cry": config}, hop_s)
     listener.feed(np.zeros(RATE * 8, np.float32))  # warm up: first invoke allocates
     listener.stream.reset()
     for detector in listener.detectors.values():

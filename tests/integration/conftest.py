@@ -23,8 +23,8 @@ from custom_components.baby_monitor.const import (
     DOMAIN,
     SOURCE_URL,
 )
+from custom_components.baby_monitor.engine.backends import ModelRuntime
 from custom_components.baby_monitor.engine.model import ModelMetadata
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
 from custom_components.baby_monitor.engine.sources import SourceError
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
 from homeassistant.core import HomeAssistant

@@ -39,6 +39,7 @@ from custom_components.baby_monitor.const import (
     EVENT_CLIP_SAVED,
     SOURCE_URL,
 )
+from custom_components.baby_monitor.engine.pcm import float_to_pcm16
 from homeassistant.components import media_source
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_ON
@@ -115,7 +116,7 @@ def noise(seconds: float, seed: int = 0) -> npt.NDArray[np.float32]:
 def pcm(audio: npt.NDArray[np.float32], start_s: float, end_s: float) -> np.ndarray:
     """Return the 16-bit samples a clip of audio from start_s to end_s must hold."""
     part = audio[round(start_s * RATE) : round(end_s * RATE)]
-    return np.round(part * 32767).astype("<i2")
+    return float_to_pcm16(part)
 
 
 def read_wav(path: Path) -> tuple[tuple[int, int, int], np.ndarray]:
@@ -179,7 +180,9 @@ async def test_cry_is_saved_from_before_it_was_heard_until_it_ends(
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
     await wait_until(hass, lambda: len(saved) == 1)
 
     [path] = clips(media)
@@ -228,7 +231,9 @@ async def test_nothing_is_saved_when_the_option_is_off(
     sounds = async_capture_events(hass, EVENT_BABY_MONITOR)
 
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
     await hass.async_block_till_done()
 
     assert [event.data["type"] for event in sounds] == ["cry_started", "cry_stopped"]
@@ -254,7 +259,9 @@ async def test_a_long_cry_is_saved_when_its_clip_reaches_the_cap(
 
     with patch("custom_components.baby_monitor.clips.MAX_CLIP_S", 20.0):
         await setup_integration(hass, mock_config_entry)
-        await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+        await wait_processed(
+            hass, mock_config_entry.runtime_data.runtime, source_factory.last
+        )
         await hass.async_block_till_done()
 
     assert hass.states.get(CRYING).state == STATE_ON  # still crying
@@ -283,7 +290,7 @@ async def test_clips_follow_the_stream_clock_across_reconnects(
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_processed(hass, runtime, source_factory.last)
     source_factory.audio = second
     await source_factory.last.stop()  # the stream ends; the runtime reconnects in 1 s
@@ -308,7 +315,9 @@ async def test_an_open_clip_is_saved_when_the_entry_unloads(
     """Unloading (e.g. for new options) during a cry keeps what was recorded so far."""
     audio = source_factory.audio = noise(20.0)
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
     assert hass.states.get(CRYING).state == STATE_ON
 
     assert await hass.config_entries.async_unload(ENTRY_ID)
@@ -329,7 +338,9 @@ async def test_saved_clips_are_browsable_in_media(
     source_factory.audio = noise(3.0)
     assert await async_setup_component(hass, "media_source", {})
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
     response = await save_clip(hass)
     assert response is not None
@@ -360,7 +371,9 @@ async def test_save_clip_keeps_the_last_seconds_also_with_clips_off(
     audio = source_factory.audio = noise(12.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
     response = await save_clip(hass, duration=5)
 
@@ -378,7 +391,7 @@ async def test_save_clip_keeps_the_last_seconds_also_with_clips_off(
     assert [(event.data["sound"], event.data["path"]) for event in saved] == [
         ("manual", str(path))
     ]
-    diagnostics = mock_config_entry.runtime_data.diagnostics()["clips"]
+    diagnostics = mock_config_entry.runtime_data.clips.diagnostics()
     assert diagnostics["save_clips"] is False
     assert diagnostics["clips_saved"] == 1
     assert diagnostics["last_error"] is None
@@ -394,7 +407,9 @@ async def test_save_clip_without_response_saves_what_was_heard(
     """Without a response the clip is still written; 30 s asked, 12 s heard: 12 s saved."""
     audio = source_factory.audio = noise(12.0)
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
     assert await save_clip(hass, response=False) is None
 
@@ -471,9 +486,11 @@ async def test_pausing_forgets_the_audio_heard_before(
     """Listening switched off is a privacy pause: the action cannot save what came before it."""
     source_factory.audio = noise(12.0)
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
-    await mock_config_entry.runtime_data.async_set_listening(False)
+    await mock_config_entry.runtime_data.runtime.async_set_listening(False)
 
     with pytest.raises(ServiceValidationError) as err:
         await save_clip(hass)
@@ -526,7 +543,9 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
     sounds = async_capture_events(hass, EVENT_BABY_MONITOR)
     with patch(WRITE, side_effect=error):
         await setup_integration(hass, mock_config_entry)
-        await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+        await wait_processed(
+            hass, mock_config_entry.runtime_data.runtime, source_factory.last
+        )
         await wait_until(hass, lambda: (DOMAIN, ISSUE_ID) in issue_registry.issues)
         with pytest.raises(HomeAssistantError) as err:
             await save_clip(hass)
@@ -543,7 +562,7 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
     assert err.value.translation_key == "clip_write_failed"
     assert str(error) in str(err.value)
     assert len(error_logs(caplog)) == 1  # the cry's clip, not again for the action
-    clip_diagnostics = mock_config_entry.runtime_data.diagnostics()["clips"]
+    clip_diagnostics = mock_config_entry.runtime_data.clips.diagnostics()
     assert clip_diagnostics["last_error"] == str(error)
     assert clip_diagnostics["clips_saved"] == 0
 
@@ -564,7 +583,9 @@ async def test_repair_issue_is_withdrawn_on_unload(
     """Unloading the entry withdraws its clip repair issue."""
     source_factory.audio = noise(2.0)
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
     with pytest.raises(HomeAssistantError):
         await save_clip(hass)
     assert (DOMAIN, ISSUE_ID) in issue_registry.issues
@@ -622,7 +643,9 @@ async def test_retention_keeps_the_room_under_its_size_cap(
     # 13.2 MB: the oldest goes, 9.9 MB stay
     assert [path.exists() for path in files] == [False, True, True, True]
 
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
     response = await save_clip(hass)
     assert response is not None
     # + 0.96 MB: the next oldest goes; the new clip stays
@@ -797,7 +820,9 @@ async def test_removing_a_room_keeps_or_deletes_its_clips(
         media, "OTHERENTRY/2025-01-07/010000_cry.wav", 100, timedelta(hours=1)
     )
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
     response = await save_clip(hass)
     assert response is not None
 

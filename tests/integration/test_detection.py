@@ -92,7 +92,7 @@ async def test_shipped_model_hears_a_real_cry(
     bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
 
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_processed(hass, runtime, source_factory.last)
 
     assert changes == [
@@ -167,7 +167,9 @@ async def test_event_order_and_data(
 
     hass.bus.async_listen(EVENT_STATE_CHANGED, _record_event)
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
     # windows (7 s long) end at t = 7, 8, ...: cry above threshold at 9-18, laughter at 23-24;
     # the cry began ONSET_FILL of a window before 9 s and ended OFFSET_FILL into the 11-18 s one
@@ -226,7 +228,7 @@ async def test_crying_says_since_when_while_on(
 
     hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
     await setup_integration(hass, entry)
-    await wait_processed(hass, entry.runtime_data, source_factory.last)
+    await wait_processed(hass, entry.runtime_data.runtime, source_factory.last)
 
     on = [state for state in states if state.state == STATE_ON]
     assert on
@@ -261,7 +263,7 @@ async def test_sound_level_and_probability_sensors(
     assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
     await hass.async_block_till_done()
 
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_processed(hass, runtime, source_factory.last)
     await wait_until(
         hass, lambda: hass.states.get(LEVEL).state not in ("unavailable", "unknown")
@@ -303,7 +305,7 @@ async def test_readings_are_published_once_a_second_and_sounds_at_once(
     readings = record_states(hass, CRY_PROBABILITY, CRYING)
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    await wait_processed(hass, entry.runtime_data, source_factory.last)
+    await wait_processed(hass, entry.runtime_data.runtime, source_factory.last)
 
     published = [state for entity, state in readings if entity == CRY_PROBABILITY]
     assert published[published.index("10.0") :] == [
@@ -319,7 +321,7 @@ async def test_readings_are_published_once_a_second_and_sounds_at_once(
         STATE_ON,
         STATE_OFF,
     ]
-    assert entry.runtime_data.windows_scored == 13
+    assert entry.runtime_data.runtime.windows_scored == 13
 
 
 @pytest.mark.usefixtures("no_drops", "scripted_model")
@@ -342,9 +344,11 @@ async def test_unchanged_readings_write_no_state(
     )
     changed = record_states(hass, LEVEL, CRYING, LAUGHING, SOUND)
     source_factory.start_gate.set()
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
-    assert mock_config_entry.runtime_data.windows_scored == 9
+    assert mock_config_entry.runtime_data.runtime.windows_scored == 9
     assert (LEVEL, "-120.0") in changed
     assert reported == []
 
@@ -369,7 +373,7 @@ async def test_entities_snapshot(
         )
     source_factory.audio = silence(1.0)
     await setup_integration(hass, mock_config_entry)
-    await wait_until(hass, lambda: mock_config_entry.runtime_data.available)
+    await wait_until(hass, lambda: mock_config_entry.runtime_data.runtime.available)
     entries = sorted(
         er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id),
         key=lambda entry: entry.entity_id,

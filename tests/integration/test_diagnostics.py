@@ -28,7 +28,7 @@ async def test_diagnostics_redact_credentials(
     """The stream URL keeps its host but loses user, password and token."""
     source_factory.audio = silence(1.0)
     await setup_integration(hass, mock_config_entry)
-    await wait_until(hass, lambda: mock_config_entry.runtime_data.available)
+    await wait_until(hass, lambda: mock_config_entry.runtime_data.runtime.available)
     diagnostics = await async_get_config_entry_diagnostics(hass, mock_config_entry)
 
     text = json.dumps(diagnostics, default=str)

@@ -117,7 +117,7 @@ async def listen(
     """Set the entry up and play `seconds` of a tone through the real frontend."""
     source_factory.audio = tone(seconds, amplitude=0.3)
     await setup_integration(hass, entry)
-    await wait_processed(hass, entry.runtime_data, source_factory.last)
+    await wait_processed(hass, entry.runtime_data.runtime, source_factory.last)
 
 
 @pytest.mark.usefixtures("scripted_model")
@@ -182,7 +182,7 @@ async def test_nothing_is_drawn_while_nobody_looks(
     settled = list(states)
     for _ in range(24):
         await tick(hass, freezer)
-    assert mock_config_entry.runtime_data.windows_scored == 14
+    assert mock_config_entry.runtime_data.runtime.windows_scored == 14
     render.assert_not_called()
     assert states == settled  # only unavailable -> available, no refreshes
     assert len(settled) == 2
@@ -239,7 +239,7 @@ async def test_picture_starts_over_after_a_reconnect(
     """A dropped stream blanks the picture (unavailable); after reconnecting only new audio shows."""
     source_factory.end = "fail"
     await listen(hass, mock_config_entry, source_factory, 12.0)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_until(hass, lambda: not runtime.available)
     assert hass.states.get(IMAGE).state == STATE_UNAVAILABLE
     assert drawn_seconds(await fetch()) == 0.0

@@ -54,7 +54,7 @@ async def test_setup_and_unload(
     assert hass.states.get("binary_sensor.nursery_crying") is not None
     assert hass.states.get("event.nursery_sound") is not None
 
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
@@ -75,7 +75,7 @@ async def test_device_names_its_source_and_the_detection_model(
         identifiers={(DOMAIN, mock_config_entry.entry_id)}
     )
     assert device is not None
-    version = mock_config_entry.runtime_data.model.meta.version
+    version = mock_config_entry.runtime_data.runtime.model.meta.version
     assert (device.name, device.manufacturer, device.model) == (
         "Nursery",
         "Baby Monitor",
@@ -109,10 +109,10 @@ async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_no
     """Without options, windows come every second and crying needs 3 s of them; a laugh counts at once."""
     entry = same_room(mock_config_entry)
     await setup_integration(hass, entry)
-    detectors = entry.runtime_data.listener.detectors
+    detectors = entry.runtime_data.runtime.pipeline.detectors
     assert detectors["cry"].config.confirm_s == DEFAULT_CONFIRM_S == 3.0
     assert detectors["laughter"].config.confirm_s == 0.0
-    assert entry.runtime_data.settings.hop_s == DEFAULT_HOP_S == 1.0
+    assert entry.runtime_data.runtime.settings.hop_s == DEFAULT_HOP_S == 1.0
 
 
 @pytest.mark.usefixtures("source_factory")
@@ -123,9 +123,9 @@ async def test_options_are_applied(
 ) -> None:
     """Saving options reloads the entry with them; entities of undetected sounds go away."""
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     assert runtime.model.backend in ("litert", "tflite", "numpy")
-    assert set(runtime.listener.detectors) == {"cry", "laughter"}
+    assert set(runtime.pipeline.detectors) == {"cry", "laughter"}
     assert entity_registry.async_get("binary_sensor.nursery_laughing") is not None
 
     result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
@@ -143,12 +143,12 @@ async def test_options_are_applied(
     )
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     assert runtime.model.backend == "numpy"
     assert runtime.settings.hop_s == 2.0
-    cry = runtime.listener.detectors["cry"].config
+    cry = runtime.pipeline.detectors["cry"].config
     assert (cry.threshold, cry.confirm_s, cry.hold_s) == (0.8, 2.0, 10.0)
-    assert set(runtime.listener.detectors) == {"cry"}
+    assert set(runtime.pipeline.detectors) == {"cry"}
     assert entity_registry.async_get("binary_sensor.nursery_laughing") is None
     assert entity_registry.async_get("sensor.nursery_laughter_probability") is None
     assert hass.states.get("binary_sensor.nursery_crying") is not None
@@ -203,7 +203,7 @@ async def test_setup_retry_when_backend_missing(
         options={CONF_BACKEND: "tflite"},
     )
     with patch(
-        "custom_components.baby_monitor.engine.runtime._FACTORIES",
+        "custom_components.baby_monitor.engine.backends._FACTORIES",
         {
             "tflite": lambda content: (_ for _ in ()).throw(
                 ImportError("no tflite_runtime")

@@ -195,7 +195,7 @@ async def test_recording_played_again_is_not_heard_again(
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
     source_factory.audio = tone(8.5)
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_processed(hass, runtime, source_factory.last)
     source_factory.end = "fail"
     await source_factory.last.stop()  # the file is over
@@ -292,7 +292,7 @@ async def test_stream_ending_closes_the_episode(
     await wait_until(hass, lambda: len(events) == 2)
     assert [event.data["type"] for event in events] == ["cry_started", "cry_stopped"]
     assert hass.states.get(CRYING).state == STATE_UNAVAILABLE
-    assert mock_config_entry.runtime_data.last_error == "fake stream ended"
+    assert mock_config_entry.runtime_data.runtime.last_error == "fake stream ended"
 
 
 async def test_backpressure_drops_oldest_windows(
@@ -305,7 +305,7 @@ async def test_backpressure_drops_oldest_windows(
     source_factory.audio = silence(7.0 + 40.0)
     with patch("custom_components.baby_monitor.runtime.MAX_PENDING_WINDOWS", 3):
         await setup_integration(hass, mock_config_entry)
-        runtime = mock_config_entry.runtime_data
+        runtime = mock_config_entry.runtime_data.runtime
         scripted_model().delay_s = 0.02
         peak = 0
 
@@ -337,7 +337,7 @@ async def test_listening_switch_pauses_and_resumes(
     source_factory.audio = silence(8.5)
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_processed(hass, runtime, source_factory.last)
     assert hass.states.get(CRYING).state == STATE_ON
 
@@ -400,7 +400,7 @@ async def test_listening_off_is_restored(
     await setup_integration(hass, mock_config_entry)
     await settle(hass)
     assert hass.states.get(LISTENING).state == STATE_OFF
-    assert not mock_config_entry.runtime_data.listening
+    assert not mock_config_entry.runtime_data.runtime.listening
     assert source_factory.created == []
     assert hass.states.get(CRYING).state == STATE_OFF
 
@@ -417,7 +417,7 @@ async def test_unexpected_error_is_retried(
     await setup_integration(hass, mock_config_entry)
     await settle(hass)
     assert (
-        mock_config_entry.runtime_data.last_error
+        mock_config_entry.runtime_data.runtime.last_error
         == "unexpected error: RuntimeError('boom')"
     )
     await tick(hass, freezer, 1)
@@ -436,7 +436,7 @@ async def test_stream_that_just_ends_is_retried(
     source_factory.end = "end"
     await setup_integration(hass, mock_config_entry)
     await settle(hass)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     assert not runtime.available
     assert runtime.last_error == "rtsp://192.0.2.10:554 ended"
     await tick(hass, freezer, 1)

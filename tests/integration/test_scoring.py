@@ -111,7 +111,7 @@ async def test_a_window_that_raises_is_dropped_logged_and_counted(
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
     breakdown.failing = lambda call: call in (0, 2)
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_processed(hass, runtime, source_factory.last)
 
     assert runtime.windows_scored == 4  # 6 windows, 2 raised
@@ -149,7 +149,7 @@ async def test_scoring_failing_ten_times_in_a_row_is_deaf_until_it_works(
     source_factory.end = "fail"
     breakdown.failing = lambda _call: True
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_processed(hass, runtime, source_factory.last)
     await hass.async_block_till_done()
     assert runtime.health.failures_in_row == FAILURES_BEFORE_DEAF - 1
@@ -193,7 +193,7 @@ async def test_a_hung_model_makes_the_room_unavailable_until_it_scores_again(
     source_factory.audio = silence(WINDOW_S + 3.0)
     breakdown.hang.clear()
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     await wait_until(hass, source_factory.last.drained.is_set)
     await tick(hass, freezer, STALL_HOPS * 1.0 - 0.5)
     assert hass.states.get(CRYING).state == STATE_OFF  # not yet three hops
@@ -225,7 +225,7 @@ async def test_a_broken_listener_does_not_stop_the_others(
     source_factory.end = "fail"
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
     await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data
+    runtime = mock_config_entry.runtime_data.runtime
     calls: list[SoundEvent] = []
 
     def broken(event: SoundEvent) -> None:

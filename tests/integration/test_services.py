@@ -46,7 +46,9 @@ async def nursery(
     """Set up the nursery and let it hear 3 s of audio."""
     source_factory.audio = noise(3.0)
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
     return mock_config_entry
 
 

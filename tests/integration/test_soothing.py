@@ -24,7 +24,7 @@ from custom_components.baby_monitor.engine.audio import decode_file
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from models.augment import active_rms
-from models.data import DEFAULT_DATA as DATA
+from models.dataset import DEFAULT_DATA as DATA
 
 from . import setup_integration
 from .conftest import RATE, SourceFactory, wait_processed
@@ -67,7 +67,9 @@ async def test_a_cry_is_heard_through_the_soothing_audio(
     bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
 
     await setup_integration(hass, mock_config_entry)
-    await wait_processed(hass, mock_config_entry.runtime_data, source_factory.last)
+    await wait_processed(
+        hass, mock_config_entry.runtime_data.runtime, source_factory.last
+    )
 
     assert changes == [
         (CRYING, STATE_UNAVAILABLE),

@@ -138,7 +138,7 @@ async def listen_in_real_time(
     source_factory.audio = silence(audio_s)
     source_factory.start_gate = gate = asyncio.Event()
     await setup_integration(hass, entry)
-    runtime = entry.runtime_data
+    runtime = entry.runtime_data.runtime
 
     @callback
     def follow_stream(window: Window, scored: Scored) -> None:
@@ -165,7 +165,7 @@ async def stop_listening(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.services.async_call(
         SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: LISTENING}, blocking=True
     )
-    await wait_until(hass, lambda: not any(entry.runtime_data.active.values()))
+    await wait_until(hass, lambda: not any(entry.runtime_data.runtime.active.values()))
 
 
 def saved(
@@ -436,7 +436,7 @@ async def test_statistics_stay_available_while_the_source_is_down(
         local(2025, 6, 1, 9, 0, 0),
         TWO_CRIES_AND_A_LAUGH_S,
     )
-    await wait_until(hass, lambda: not mock_config_entry.runtime_data.available)
+    await wait_until(hass, lambda: not mock_config_entry.runtime_data.runtime.available)
     for entity_id in STATISTICS:
         await async_update_entity(hass, entity_id)
     assert state_of(hass, LEVEL).state == STATE_UNAVAILABLE

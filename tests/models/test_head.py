@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from custom_components.baby_monitor.engine.tflite import NumpyInterpreter
+from baby_monitor_engine.tflite import NumpyInterpreter
 from models.backbone import LOGITS
 from models.crossval import dev_splits
-from models.data import Clip
+from models.dataset import Clip
 from models.head import (
     CLASSES,
     HeadSettings,

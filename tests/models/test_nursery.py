@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
 from models import music, nursery
 from models.nursery import (
     INSTRUMENTS,
@@ -19,7 +20,6 @@ from models.nursery import (
     tune_midi,
 )
 
-RATE = 16000
 BARS = {
     "Twinkle Twinkle Little Star": 12,
     "Brahms' Lullaby": 8,

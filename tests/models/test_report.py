@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.crossval import cv_report, loso_report, source_splits
-from models.data import Clip
+from models.dataset import Clip
 from models.report import render, write_report
 
 HASS_CPU_FIGURES = {

@@ -7,10 +7,11 @@ from collections.abc import Generator
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.detector import SoundEvent
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from baby_monitor_engine.backends import ModelRuntime
+from baby_monitor_engine.detector import SoundEvent
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
 from models.augment import active_rms
-from models.data import Clip
+from models.dataset import Clip
 from models.nursery import Sound
 from models.soak import (
     ATTRIBUTION_S,
@@ -30,8 +31,6 @@ from models.soak import (
     score_events,
     sweep,
 )
-
-RATE = 16000
 
 
 def _noise(seconds: float, seed: int, level: float = 0.05) -> np.ndarray:
