@@ -12,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.baby_monitor.engine.spectrogram import (
@@ -22,21 +21,17 @@ from custom_components.baby_monitor.engine.spectrogram import (
     render_png,
 )
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
-from homeassistant.const import (
-    ATTR_ENTITY_ID,
-    EVENT_STATE_CHANGED,
-    SERVICE_TURN_OFF,
-    STATE_UNAVAILABLE,
-)
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import homeassistant.util.dt as dt_util
 
-from .conftest import Room, tone, wait_until
+from .conftest import Room, changes, record_states, tick, tone, wait_until
 
 IMAGE = "image.nursery_spectrogram"
 LISTENING = "switch.nursery_listening"
 LAYOUT = Layout()
+REFRESH_S = 5.0  # a watched picture is drawn again this often
 
 pytestmark = pytest.mark.usefixtures("no_drops")
 
@@ -66,30 +61,6 @@ async def fetch(hass_client: ClientSessionGenerator) -> Fetch:
             return np.asarray(picture.convert("RGB"))
 
     return _fetch
-
-
-def record_image_states(hass: HomeAssistant) -> list[str]:
-    """Collect every new state of the picture (its image_last_updated)."""
-    states: list[str] = []
-
-    @callback
-    def _record(event: Event[EventStateChangedData]) -> None:
-        new, old = event.data["new_state"], event.data["old_state"]
-        if event.data["entity_id"] == IMAGE and new is not None:
-            if old is None or old.state != new.state:
-                states.append(new.state)
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
-    return states
-
-
-async def tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float = 5.0
-) -> None:
-    """Move the clock and run what became due."""
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
 
 
 def drawn_seconds(pixels: npt.NDArray[np.uint8]) -> float:
@@ -159,14 +130,14 @@ async def test_nothing_is_drawn_while_nobody_looks(
     render: MagicMock,
 ) -> None:
     """Audio keeps arriving and time passes, but without a fetch no picture and no state change."""
-    states = record_image_states(hass)
+    images = record_states(hass, IMAGE)
     await listening_room.async_listen(hum(20.0))
-    settled = list(states)
+    settled = changes(images)
     for _ in range(24):
-        await tick(hass, freezer)
+        await tick(hass, freezer, REFRESH_S)
     assert listening_room.runtime.windows_scored == 14
     render.assert_not_called()
-    assert states == settled  # only unavailable -> available, no refreshes
+    assert changes(images) == settled  # only unavailable -> available, no refreshes
     assert len(settled) == 2
 
 
@@ -179,15 +150,15 @@ async def test_refreshes_every_few_seconds_while_watched_then_stops(
 ) -> None:
     """A fetch starts 5-s refreshes; each refresh is fetched again; 30 s unfetched stops them."""
     await listening_room.async_listen(hum())
-    states = record_image_states(hass)
+    images = record_states(hass, IMAGE)
 
     await fetch()
     assert render.call_count == 1
     for _ in range(3):  # a viewer: the frontend fetches after every new state
-        await tick(hass, freezer)
+        await tick(hass, freezer, REFRESH_S)
         await fetch()
-    assert len(states) == 3
-    refreshed = [dt_util.parse_datetime(state) for state in states]
+    assert len(changes(images)) == 3
+    refreshed = [dt_util.parse_datetime(state) for state in changes(images)]
     assert all(
         later - earlier == timedelta(seconds=5)
         for earlier, later in zip(refreshed, refreshed[1:], strict=False)
@@ -198,14 +169,14 @@ async def test_refreshes_every_few_seconds_while_watched_then_stops(
     assert render.call_count == 4
 
     for _ in range(12):  # the viewer leaves
-        await tick(hass, freezer)
-    assert len(states) == 3 + 5  # 5, 10, 15, 20 and 25 s after the last fetch
+        await tick(hass, freezer, REFRESH_S)
+    assert len(changes(images)) == 3 + 5  # 5, 10, 15, 20 and 25 s after the last fetch
     assert render.call_count == 4
 
     await fetch()  # someone looks again: a fresh picture and refreshes resume
     assert render.call_count == 5
-    await tick(hass, freezer)
-    assert len(states) == 9
+    await tick(hass, freezer, REFRESH_S)
+    assert len(changes(images)) == 9
 
 
 async def test_picture_starts_over_after_a_reconnect(

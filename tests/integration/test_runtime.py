@@ -51,6 +51,17 @@ DOWN = SourceError(
 CRY_THEN_QUIET = [(0.99, 0.0)] * 3 + [(0.0, 0.0)] * 30
 
 
+@pytest.fixture
+async def cut_off_room(
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
+) -> Room:
+    """Set the nursery up, under the test's clock, with a source that cannot be opened."""
+    listening_room.sources.start_error = DOWN
+    await listening_room.async_start()
+    await settle(hass)
+    return listening_room
+
+
 async def test_source_down_then_back(
     hass: HomeAssistant,
     listening_room: Room,
@@ -88,19 +99,16 @@ async def test_source_down_then_back(
 
 async def test_backoff_doubles_to_a_minute(
     hass: HomeAssistant,
-    listening_room: Room,
+    cut_off_room: Room,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Reconnects wait 1, 2, 4 ... seconds, at most 60."""
-    listening_room.sources.start_error = DOWN
-    await listening_room.async_start()
-    await settle(hass)
     for _ in range(260):
         await tick(hass, freezer, 1)
     gaps = [
         round(b - a)
         for a, b in zip(
-            listening_room.sources.calls, listening_room.sources.calls[1:], strict=False
+            cut_off_room.sources.calls, cut_off_room.sources.calls[1:], strict=False
         )
     ]
     assert gaps == [1, 2, 4, 8, 16, 32, 60, 60, 60]
@@ -190,15 +198,12 @@ async def test_recording_played_again_is_not_heard_again(
 
 async def test_repair_issue_after_five_minutes_down(
     hass: HomeAssistant,
-    listening_room: Room,
+    cut_off_room: Room,
     freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """A source down 5 minutes raises a repair issue; audio coming back deletes it."""
-    issue_id = f"source_down_{listening_room.entry.entry_id}"
-    listening_room.sources.start_error = DOWN
-    await listening_room.async_start()
-    await settle(hass)
+    issue_id = f"source_down_{cut_off_room.entry.entry_id}"
     await tick(hass, freezer, 299)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
     await tick(hass, freezer, 1)
@@ -213,8 +218,8 @@ async def test_repair_issue_after_five_minutes_down(
         "minutes": "5",
     }
 
-    listening_room.sources.start_error = None
-    listening_room.sources.audio = silence(1.0)
+    cut_off_room.sources.start_error = None
+    cut_off_room.sources.audio = silence(1.0)
     await tick(hass, freezer, 60)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
     assert hass.states.get(CRYING).state == STATE_OFF
@@ -222,17 +227,14 @@ async def test_repair_issue_after_five_minutes_down(
 
 async def test_unload_withdraws_repair_issue(
     hass: HomeAssistant,
-    listening_room: Room,
+    cut_off_room: Room,
     freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """Unloading a monitor whose source is down leaves no issue and no timer behind."""
-    listening_room.sources.start_error = DOWN
-    await listening_room.async_start()
-    await settle(hass)
     await tick(hass, freezer, 300)
     assert issue_registry.issues
-    assert await hass.config_entries.async_unload(listening_room.entry.entry_id)
+    assert await hass.config_entries.async_unload(cut_off_room.entry.entry_id)
     assert not issue_registry.issues
 
 
@@ -317,14 +319,11 @@ async def test_listening_switch_pauses_and_resumes(
 
 async def test_pausing_a_down_source_withdraws_its_issue(
     hass: HomeAssistant,
-    listening_room: Room,
+    cut_off_room: Room,
     freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """A paused monitor is off on purpose: available, no reconnects, no repair issue."""
-    listening_room.sources.start_error = DOWN
-    await listening_room.async_start()
-    await settle(hass)
     await tick(hass, freezer, 300)
     assert issue_registry.issues
     await hass.services.async_call(
@@ -333,9 +332,9 @@ async def test_pausing_a_down_source_withdraws_its_issue(
     await settle(hass)
     assert not issue_registry.issues
     assert hass.states.get(CRYING).state == STATE_OFF
-    attempts = len(listening_room.sources.created)
+    attempts = len(cut_off_room.sources.created)
     await tick(hass, freezer, 600)
-    assert len(listening_room.sources.created) == attempts
+    assert len(cut_off_room.sources.created) == attempts
 
 
 async def test_listening_off_is_restored(
