@@ -366,14 +366,11 @@ class Room:
         """Make the same room and source another entry, with these options (see same_room)."""
         return replace(self, entry=same_room(self.entry, options, version))
 
-    async def async_start(
-        self, audio: npt.NDArray[np.float32] | None = None
-    ) -> BabyMonitorRuntime:
+    async def async_start(self, audio: npt.NDArray[np.float32] | None = None) -> None:
         """Set the entry up, its source to play `audio` (if given); do not wait for it."""
         if audio is not None:
             self.sources.audio = audio
         await setup_integration(self.hass, self.entry)
-        return self.runtime
 
     async def async_listen(
         self, audio: npt.NDArray[np.float32] | None = None
@@ -384,14 +381,11 @@ class Room:
         return self.runtime
 
     async def async_heard(self) -> None:
-        """Wait until the latest source has played everything and every window is scored."""
+        """Wait until the source open now has played everything and every window is scored."""
+        await wait_until(self.hass, lambda: bool(self.sources.created))
+        source = self.sources.last
         await wait_until(
-            self.hass,
-            lambda: (
-                bool(self.sources.created)
-                and self.sources.last.drained.is_set()
-                and self.runtime.idle
-            ),
+            self.hass, lambda: source.drained.is_set() and self.runtime.idle
         )
 
 

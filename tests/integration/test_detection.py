@@ -262,7 +262,8 @@ async def test_unchanged_readings_write_no_state(
 ) -> None:
     """Readings that change nothing shown (steady silence) write no state, not even a report."""
     listening_room.sources.start_gate = gate = asyncio.Event()
-    runtime = await listening_room.async_start(silence(15.0))
+    await listening_room.async_start(silence(15.0))
+    runtime = listening_room.runtime
     reported: list[str] = []
     hass.bus.async_listen(
         EVENT_STATE_REPORTED,

@@ -263,7 +263,8 @@ async def test_backpressure_drops_oldest_windows(
     """When inference falls behind, the oldest pending windows are dropped and counted."""
     listening_room.sources.audio = silence(7.0 + 40.0)
     with patch("custom_components.baby_monitor.runtime.MAX_PENDING_WINDOWS", 3):
-        runtime = await listening_room.async_start()
+        await listening_room.async_start()
+        runtime = listening_room.runtime
         scripted_model().delay_s = 0.02
         peak = 0
 

@@ -193,7 +193,8 @@ async def test_a_broken_listener_does_not_stop_the_others(
     listening_room.sources.audio = silence(WINDOW_S + 9.0)
     listening_room.sources.end = "fail"
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
-    runtime = await listening_room.async_start()
+    await listening_room.async_start()
+    runtime = listening_room.runtime
     calls: list[SoundEvent] = []
 
     def broken(event: SoundEvent) -> None:

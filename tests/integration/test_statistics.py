@@ -96,7 +96,8 @@ async def listen_in_real_time(
     """
     freezer.move_to(start)
     room.sources.start_gate = gate = asyncio.Event()
-    runtime = await room.async_start(silence(audio_s))
+    await room.async_start(silence(audio_s))
+    runtime = room.runtime
 
     @callback
     def follow_stream(window: Window, scored: Scored) -> None:
