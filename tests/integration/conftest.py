@@ -270,6 +270,14 @@ def scripted_model(
 
 
 @pytest.fixture
+def no_model(tmp_path: Path) -> Generator[Path]:
+    """Make the shipped model missing, so that setting an entry up fails and retries."""
+    missing = tmp_path / "missing.json"
+    with patch("custom_components.baby_monitor.runtime.DEFAULT_MODEL", missing):
+        yield missing
+
+
+@pytest.fixture
 def mock_setup_entry() -> Generator[AsyncMock]:
     """Skip setting entries up (config flow tests)."""
     with patch(

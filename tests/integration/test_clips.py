@@ -727,22 +727,15 @@ async def test_removing_a_room_keeps_or_deletes_its_clips(
     assert other_room.exists()
 
 
-@pytest.mark.usefixtures("source_factory")
+@pytest.mark.usefixtures("no_model")
 @pytest.mark.parametrize("options", [{CONF_KEEP_CLIPS_ON_REMOVE: False}])
 async def test_removing_a_room_that_never_started_deletes_its_old_folder(
-    hass: HomeAssistant,
-    media: Path,
-    mock_config_entry: MockConfigEntry,
-    tmp_path: Path,
+    hass: HomeAssistant, media: Path, room: Room
 ) -> None:
     """A room removed before its clips were moved loses the old title-named folder too."""
     old = make_clip(media, "nursery/2025-01-07/010000_cry.wav", 100, timedelta(hours=1))
-    with patch(
-        "custom_components.baby_monitor.runtime.DEFAULT_MODEL",
-        tmp_path / "missing.json",
-    ):
-        await setup_integration(hass, mock_config_entry)
-    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    await room.async_start()
+    assert room.entry.state is ConfigEntryState.SETUP_RETRY
 
     await hass.config_entries.async_remove(ENTRY_ID)
     await hass.async_block_till_done()

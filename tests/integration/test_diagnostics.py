@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from unittest.mock import patch
 
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -21,7 +18,6 @@ from custom_components.baby_monitor.diagnostics import (
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from . import setup_integration
 from .conftest import Room, silence
 
 
@@ -47,23 +43,19 @@ async def test_diagnostics(
     )
 
 
-@pytest.mark.usefixtures("source_factory")
+@pytest.mark.usefixtures("no_model")
 async def test_diagnostics_of_a_room_that_failed_to_start(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry, tmp_path: Path
+    hass: HomeAssistant, room: Room
 ) -> None:
     """Without a runtime the settings, the state and the setup error are still given."""
-    with patch(
-        "custom_components.baby_monitor.runtime.DEFAULT_MODEL",
-        tmp_path / "missing.json",
-    ):
-        await setup_integration(hass, mock_config_entry)
-    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    await room.async_start()
+    assert room.entry.state is ConfigEntryState.SETUP_RETRY
 
-    diagnostics = await async_get_config_entry_diagnostics(hass, mock_config_entry)
+    diagnostics = await async_get_config_entry_diagnostics(hass, room.entry)
 
     entry = diagnostics["entry"]
     assert entry["data"]["url"] == "rtsp://192.0.2.10:554"
-    assert entry["options"] == dict(mock_config_entry.options)
+    assert entry["options"] == dict(room.entry.options)
     assert entry["state"] == "setup_retry"
     assert entry["setup_error"].startswith("Cannot load the detection model: ")
     assert "missing.json" in entry["setup_error"]

@@ -72,6 +72,7 @@ from . import setup_integration
 from .conftest import (
     RATE,
     FakeSource,
+    Room,
     changes,
     log_lines,
     record_states,
@@ -787,7 +788,6 @@ def wrong_sha(json_path: Path) -> None:
     json_path.write_text(json.dumps(meta))
 
 
-@pytest.mark.usefixtures("source_factory")
 @pytest.mark.parametrize(
     ("corrupt", "problem"),
     [
@@ -799,7 +799,7 @@ def wrong_sha(json_path: Path) -> None:
 )
 async def test_corrupt_model_retries_and_loads_once_fixed(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    room: Room,
     model_copy: Path,
     corrupt: Callable[[Path], None],
     problem: str,
@@ -811,14 +811,14 @@ async def test_corrupt_model_retries_and_loads_once_fixed(
     good = {path: path.read_bytes() for path in model_copy.parent.iterdir()}
     corrupt(model_copy)
     assert await async_setup_component(hass, "input_boolean", NIGHT_LIGHT)
-    issue_id = f"model_error_{mock_config_entry.entry_id}"
+    issue_id = f"model_error_{room.entry.entry_id}"
 
     with (
         patch(f"{RUNTIME}.DEFAULT_MODEL", model_copy),
         patch(f"{PACKAGE}.load_model", wraps=load_model) as loads,
     ):
-        await setup_integration(hass, mock_config_entry)
-        assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+        await room.async_start()
+        assert room.entry.state is ConfigEntryState.SETUP_RETRY
         issue = issue_registry.async_get_issue(DOMAIN, issue_id)
         assert issue is not None
         assert problem in issue.translation_placeholders["error"]
@@ -829,7 +829,7 @@ async def test_corrupt_model_retries_and_loads_once_fixed(
             hass,
             lambda: (
                 loads.call_count == 2
-                and mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+                and room.entry.state is ConfigEntryState.SETUP_RETRY
             ),
         )
         assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
@@ -845,11 +845,9 @@ async def test_corrupt_model_retries_and_loads_once_fixed(
         for path, content in good.items():
             path.write_bytes(content)
         await tick(hass, freezer, 600)
-        await wait_until(
-            hass, lambda: mock_config_entry.state is ConfigEntryState.LOADED
-        )
+        await wait_until(hass, lambda: room.entry.state is ConfigEntryState.LOADED)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-    model = mock_config_entry.runtime_data.model
+    model = room.runtime.model
     assert model.meta.model_path == model_copy.with_suffix(".tflite")
 
 

@@ -8,6 +8,7 @@ import shutil
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
+import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.baby_monitor.const import (
@@ -192,15 +193,14 @@ async def test_setup_retry_when_backend_missing(
     assert room.entry.state is ConfigEntryState.SETUP_RETRY
 
 
+@pytest.mark.usefixtures("no_model")
 async def test_remove_entry_withdraws_issues(
     hass: HomeAssistant,
     room: Room,
     issue_registry: ir.IssueRegistry,
-    tmp_path: Path,
 ) -> None:
     """Deleting an entry that could not load its model removes its repair issue."""
-    with patch(MODEL_PATH, tmp_path / "missing.json"):
-        await room.async_start()
+    await room.async_start()
     assert issue_registry.async_get_issue(DOMAIN, f"model_error_{room.entry.entry_id}")
     await hass.config_entries.async_remove(room.entry.entry_id)
     await hass.async_block_till_done()
