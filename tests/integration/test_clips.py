@@ -142,10 +142,10 @@ async def test_cry_is_saved_from_before_it_was_heard_until_it_ends(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """A cry heard at 9-11 s gives a 16 kHz mono WAV of 4-13 s: 5 s pre-roll, 2 s after."""
-    audio = listening_room.sources.audio = noise(20.0)
+    audio = noise(20.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
-    await listening_room.async_listen()
+    await listening_room.async_listen(audio)
     await wait_until(hass, lambda: len(saved) == 1)
 
     [path] = clips(media)
@@ -187,11 +187,10 @@ async def test_nothing_is_saved_when_the_option_is_off(
     listening_room: Room,
 ) -> None:
     """Saving clips is off by default: the cry is detected, no file is written."""
-    listening_room.sources.audio = noise(20.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
     sounds = async_capture_events(hass, EVENT_BABY_MONITOR)
 
-    await listening_room.async_listen()
+    await listening_room.async_listen(noise(20.0))
     await hass.async_block_till_done()
 
     assert [event.data["type"] for event in sounds] == ["cry_started", "cry_stopped"]
@@ -210,11 +209,11 @@ async def test_a_long_cry_is_saved_when_its_clip_reaches_the_cap(
 
     The cap is lowered to 20 s so the test audio (played faster than real time) fits the ring.
     """
-    audio = listening_room.sources.audio = noise(50.0)
+    audio = noise(50.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
     with patch("custom_components.baby_monitor.clips.MAX_CLIP_S", 20.0):
-        await listening_room.async_listen()
+        await listening_room.async_listen(audio)
         await hass.async_block_till_done()
 
     assert hass.states.get(CRYING).state == STATE_ON  # still crying
@@ -237,14 +236,12 @@ async def test_clips_follow_the_stream_clock_across_reconnects(
 ) -> None:
     """After a reconnect the stream clock restarts at 0; the clip is cut from the new audio."""
     first, second = noise(10.5, seed=1), noise(12.5, seed=2)
-    listening_room.sources.audio = first
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
-    await listening_room.async_listen()
+    await listening_room.async_listen(first)
     listening_room.sources.audio = second
-    await (
-        listening_room.sources.last.stop()
-    )  # the stream ends; the runtime reconnects in 1 s
+    # the stream ends; the runtime reconnects in 1 s
+    await listening_room.sources.last.stop()
     await wait_until(hass, lambda: len(listening_room.sources.created) == 2)
     await listening_room.async_heard()
     await wait_until(hass, lambda: len(saved) == 1)
@@ -262,8 +259,8 @@ async def test_an_open_clip_is_saved_when_the_entry_unloads(
     listening_room: Room,
 ) -> None:
     """Unloading (e.g. for new options) during a cry keeps what was recorded so far."""
-    audio = listening_room.sources.audio = noise(20.0)
-    await listening_room.async_listen()
+    audio = noise(20.0)
+    await listening_room.async_listen(audio)
     assert hass.states.get(CRYING).state == STATE_ON
 
     assert await hass.config_entries.async_unload(ENTRY_ID)
@@ -279,9 +276,8 @@ async def test_saved_clips_are_browsable_in_media(
     listening_room: Room,
 ) -> None:
     """The clip's media_content_id browses and resolves through the local media source."""
-    listening_room.sources.audio = noise(3.0)
     assert await async_setup_component(hass, "media_source", {})
-    await listening_room.async_listen()
+    await listening_room.async_listen(noise(3.0))
 
     response = await save_clip(hass)
     assert response is not None
@@ -307,9 +303,9 @@ async def test_save_clip_keeps_the_last_seconds_also_with_clips_off(
     listening_room: Room,
 ) -> None:
     """The action saves the latest `duration` s, returns where it went and announces it."""
-    audio = listening_room.sources.audio = noise(12.0)
+    audio = noise(12.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
-    await listening_room.async_listen()
+    await listening_room.async_listen(audio)
 
     response = await save_clip(hass, duration=5)
 
@@ -339,8 +335,8 @@ async def test_save_clip_without_response_saves_what_was_heard(
     listening_room: Room,
 ) -> None:
     """Without a response the clip is still written; 30 s asked, 12 s heard: 12 s saved."""
-    audio = listening_room.sources.audio = noise(12.0)
-    await listening_room.async_listen()
+    audio = noise(12.0)
+    await listening_room.async_listen(audio)
 
     assert await save_clip(hass, response=False) is None
 
@@ -457,10 +453,9 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
 
     The action fails with a translated error; the next clip saved withdraws the issue.
     """
-    listening_room.sources.audio = noise(20.0)
     sounds = async_capture_events(hass, EVENT_BABY_MONITOR)
     with patch(WRITE, side_effect=error):
-        await listening_room.async_listen()
+        await listening_room.async_listen(noise(20.0))
         await wait_until(hass, lambda: (DOMAIN, ISSUE_ID) in issue_registry.issues)
         with pytest.raises(HomeAssistantError) as err:
             await save_clip(hass)
@@ -537,7 +532,6 @@ async def test_retention_keeps_the_room_under_its_size_cap(
     listening_room: Room,
 ) -> None:
     """The oldest clips go until the room is under the cap: at setup and after each clip."""
-    listening_room.sources.audio = noise(30.0)
     size = 3_300_000
     ages = [timedelta(hours=hours) for hours in (4, 3, 2, 1)]
     files = [
@@ -545,7 +539,7 @@ async def test_retention_keeps_the_room_under_its_size_cap(
         for n, age in enumerate(ages)
     ]
 
-    await listening_room.async_start()
+    await listening_room.async_start(noise(30.0))
     # 13.2 MB: the oldest goes, 9.9 MB stay
     assert [path.exists() for path in files] == [False, True, True, True]
 
@@ -580,9 +574,8 @@ async def test_rooms_with_the_same_name_keep_their_clips_apart(
     options: dict[str, Any],
 ) -> None:
     """Each room's clips go to a folder named by its entry id, not by its title."""
-    listening_room.sources.audio = noise(3.0)
     twin = other_room("Nursery", 2, options)
-    await listening_room.async_start()
+    await listening_room.async_start(noise(3.0))
     await setup_integration(hass, twin)
     for source in listening_room.sources.created:
         await wait_until(hass, source.drained.is_set)
@@ -711,11 +704,10 @@ async def test_removing_a_room_keeps_or_deletes_its_clips(
     kept: bool,
 ) -> None:
     """The room's options decide whether its clips outlive it; other rooms keep theirs."""
-    listening_room.sources.audio = noise(3.0)
     other_room = make_clip(
         media, "OTHERENTRY/2025-01-07/010000_cry.wav", 100, timedelta(hours=1)
     )
-    await listening_room.async_listen()
+    await listening_room.async_listen(noise(3.0))
     response = await save_clip(hass)
     assert response is not None
 

@@ -142,9 +142,8 @@ async def test_stream_ending_quickly_again_and_again_backs_off(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Audio that ends within a minute each time does not reset the wait: 1, 2, 4 ... 60 s."""
-    listening_room.sources.audio = silence(1.5)
     listening_room.sources.end = "fail"
-    await listening_room.async_start()
+    await listening_room.async_start(silence(1.5))
     await settle(hass)
     for _ in range(200):
         await tick(hass, freezer, 1)
@@ -261,9 +260,8 @@ async def test_backpressure_drops_oldest_windows(
     scripted_model: Callable[[], ScriptedRuntime],
 ) -> None:
     """When inference falls behind, the oldest pending windows are dropped and counted."""
-    listening_room.sources.audio = silence(7.0 + 40.0)
     with patch("custom_components.baby_monitor.runtime.MAX_PENDING_WINDOWS", 3):
-        await listening_room.async_start()
+        await listening_room.async_start(silence(7.0 + 40.0))
         runtime = listening_room.runtime
         scripted_model().delay_s = 0.02
         peak = 0
@@ -372,9 +370,8 @@ async def test_stream_that_just_ends_is_retried(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A stream that ends without an error (a file, a server closing) counts as down."""
-    listening_room.sources.audio = silence(0.5)
     listening_room.sources.end = "end"
-    await listening_room.async_start()
+    await listening_room.async_start(silence(0.5))
     await settle(hass)
     runtime = listening_room.runtime
     assert not runtime.available
@@ -388,9 +385,8 @@ async def test_pause_while_connecting_reads_nothing(
     listening_room: Room,
 ) -> None:
     """Pausing while the source is still opening closes it without reading any audio."""
-    listening_room.sources.audio = silence(1.0)
     listening_room.sources.start_gate = gate = asyncio.Event()
-    await listening_room.async_start()
+    await listening_room.async_start(silence(1.0))
     await settle(hass)
     source = listening_room.sources.last
     assert source.started

@@ -162,9 +162,8 @@ async def test_a_hung_model_makes_the_room_unavailable_until_it_scores_again(
 ) -> None:
     """Windows waiting while none is scored for three hops: unavailable, diagnostics say so."""
     caplog.set_level(logging.INFO)
-    listening_room.sources.audio = silence(WINDOW_S + 3.0)
     breakdown.hang.clear()
-    await listening_room.async_start()
+    await listening_room.async_start(silence(WINDOW_S + 3.0))
     await wait_until(hass, listening_room.sources.last.drained.is_set)
     await tick(hass, freezer, STALL_HOPS * 1.0 - 0.5)
     assert hass.states.get(CRYING).state == STATE_OFF  # not yet three hops
