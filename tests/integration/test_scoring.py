@@ -153,6 +153,25 @@ async def test_scoring_failing_ten_times_in_a_row_is_deaf_until_it_works(
 
 
 @pytest.mark.usefixtures("no_drops")
+async def test_windows_still_waiting_when_the_stream_ends_are_not_scored(
+    hass: HomeAssistant, listening_room: Room, breakdown: Breakdown
+) -> None:
+    """A stream that ends takes its queued windows with it; the one being scored counts."""
+    breakdown.hang.clear()  # the first window is being scored, the other five wait
+    listening_room.sources.end = "fail"
+    await listening_room.async_start(silence(WINDOW_S + 5.0))
+    runtime = listening_room.runtime
+    await wait_until(hass, lambda: runtime.last_error == "fake stream ended")
+
+    breakdown.hang.set()
+    await wait_until(hass, lambda: runtime.idle)
+
+    assert runtime.windows_scored == 1
+    assert runtime.windows_dropped == 0
+    assert breakdown.calls == 1
+
+
+@pytest.mark.usefixtures("no_drops")
 async def test_a_hung_model_makes_the_room_unavailable_until_it_scores_again(
     hass: HomeAssistant,
     listening_room: Room,
