@@ -10,9 +10,3 @@ event entity and ``baby_monitor_event`` fire in order and that nothing fires dur
 It then screenshots the device page in headless Chromium and stops everything; the exit status is 0
 only if every check held.
 """
-
-from baby_monitor_cli import _engine_only
-
-# The engine lives inside the integration package, whose __init__ imports Home Assistant: load it
-# as a bare namespace, like the command line does (Home Assistant itself runs in its own process).
-_engine_only()

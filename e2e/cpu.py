@@ -29,9 +29,10 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
-from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import load_runtime
+from baby_monitor_engine.backends import load_runtime
+from baby_monitor_engine.model import DEFAULT_MODEL, load_metadata
+from baby_monitor_engine.pcm import SAMPLE_RATE
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 STRETCH_S: Final = 10.0
 """Seconds of each stretch (listening per backend, paused)."""
@@ -43,7 +44,6 @@ BLOCK_S: Final = DEFAULT_HOP_S
 """Blocks as the integration's sources deliver them (one hop each, see source.py)."""
 TARGET_MS: Final = 2.0
 """DESIGN.md §5: CPU the integration adds beyond the engine's own, per second of audio."""
-SAMPLE_RATE: Final = 16000
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,7 @@ def engine_ms_per_audio_s(
 
     Blocking (seconds): run it in a thread.
     """
-    listener = Listener(
+    listener = SoundPipeline(
         load_runtime(load_metadata(DEFAULT_MODEL), backend),  # type: ignore[arg-type]
         hop_s=DEFAULT_HOP_S,
     )

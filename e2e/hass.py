@@ -66,7 +66,7 @@ class HomeAssistant:
     def __init__(
         self, config_dir: Path, integration: Path, env: dict[str, str]
     ) -> None:
-        """Write the config directory (emptied first) with the integration linked into it."""
+        """Write the config directory (emptied first) with the integration installed into it."""
         self.config_dir = config_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -79,7 +79,7 @@ class HomeAssistant:
         self.repo = integration.parents[1]
         if config_dir.exists():
             shutil.rmtree(config_dir)
-        # scripts/develop links the integration in (the README's "run it" command, checked here)
+        # hass starts through scripts/develop (the README's "run it" command, checked here)
         config_dir.mkdir(parents=True)
         (config_dir / "configuration.yaml").write_text(
             CONFIGURATION_YAML.format(port=self.port), encoding="utf-8"
@@ -88,6 +88,12 @@ class HomeAssistant:
         (config_dir / "custom_components").mkdir()
         (config_dir / "custom_components" / "e2e_fault").symlink_to(
             Path(__file__).resolve().parent / "fault_component"
+        )
+        # the integration's folder alone, copied as HACS installs it (scripts/develop keeps it)
+        shutil.copytree(
+            integration,
+            config_dir / "custom_components" / integration.name,
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
 
     @property

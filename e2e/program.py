@@ -26,25 +26,21 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.audio import decode_file, pcm16_to_float
-from custom_components.baby_monitor.engine.detector import (
+from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.backends import ModelRuntime, load_runtime
+from baby_monitor_engine.detector import (
     DEFAULT_HOLD_S,
     OFFSET_FILL,
     DetectorConfig,
     confirm_for,
 )
-from custom_components.baby_monitor.engine.model import (
-    DEFAULT_MODEL,
-    ModelMetadata,
-    load_metadata,
-)
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import ModelRuntime, load_runtime
-from models.data import DEFAULT_DATA, Clip, read_manifest
+from baby_monitor_engine.model import DEFAULT_MODEL, ModelMetadata, load_metadata
+from baby_monitor_engine.pcm import SAMPLE_RATE, float_to_pcm16, pcm16_to_float
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
+from models.dataset import DEFAULT_DATA, Clip, read_manifest
 
 type Floats = npt.NDArray[np.float32]
 
-SAMPLE_RATE = 16000
 CHUNK_S = 0.1
 """Granularity of the live stream; segment boundaries are aligned to it."""
 FOLD = 4
@@ -213,17 +209,9 @@ def _chunk_aligned(audio: Floats) -> Floats:
     return np.concatenate((audio, np.zeros(pad, np.float32))) if pad else audio
 
 
-def _to_pcm16(audio: Floats) -> npt.NDArray[np.int16]:
-    """Quantise to what is served: little-endian 16-bit PCM."""
-    quantised: npt.NDArray[np.int16] = np.clip(
-        np.round(audio * 32768.0), -32768, 32767
-    ).astype(np.int16)
-    return quantised
-
-
 def _dequantised(audio: Floats) -> Floats:
     """Return the audio as the engine hears it once served as 16-bit PCM."""
-    return pcm16_to_float(_to_pcm16(audio).tobytes())
+    return pcm16_to_float(float_to_pcm16(audio).tobytes())
 
 
 def _fade(audio: Floats, seconds: float = 0.02) -> Floats:
@@ -253,7 +241,7 @@ class Scanner:
         self, audio: Floats, lead_s: float
     ) -> tuple[list[ScanEvent], list[tuple[float, dict[str, float]]]]:
         """Events and per-window probabilities, times relative to the end of `lead_s` silence."""
-        listener = Listener(
+        listener = SoundPipeline(
             self.runtime,
             {
                 label: DetectorConfig(
@@ -482,7 +470,7 @@ def build_program(
         cry_end_s = onset_s + cry.size / SAMPLE_RATE
         tail = np.zeros(round(TAIL_S * SAMPLE_RATE), np.float32)
         audio = np.concatenate((negative_audio, _chunk_aligned(cry), tail))
-        samples = _to_pcm16(audio)
+        samples = float_to_pcm16(audio)
         expectation, why = _assess(scanner, _dequantised(audio), onset_s)
         if expectation is None:
             rejected.append(f"{clip.path}: {why}")

@@ -16,8 +16,10 @@ import shutil
 import tempfile
 import time
 
+from baby_monitor_engine.pcm import SAMPLE_RATE
+
 SINK = "vmic"
-RATE = 16000
+
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 
@@ -92,7 +94,7 @@ class VirtualMicrophone:
             "--log-target=stderr",
             "-n",
             "--load=module-native-protocol-unix auth-anonymous=1",
-            f"--load=module-null-sink sink_name={SINK} rate={RATE} channels=1 format=s16le",
+            f"--load=module-null-sink sink_name={SINK} rate={SAMPLE_RATE} channels=1 format=s16le",
             env=self._env(),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log_handle,

@@ -31,7 +31,7 @@ import time
 import traceback
 from typing import Any
 
-from custom_components.baby_monitor.engine.audio import pcm16_to_float
+from baby_monitor_engine.pcm import SAMPLE_RATE, pcm16_to_float
 
 from . import cpu
 from .browser import BrowserError, Chromium
@@ -703,9 +703,7 @@ class Run:
         self.timeline.now(
             "run", f"CPU: {cpu.STRETCH_S:g} s paused; the engine alone meanwhile"
         )
-        audio = pcm16_to_float(program.pcm())[
-            : round(cpu.ENGINE_AUDIO_S * cpu.SAMPLE_RATE)
-        ]
+        audio = pcm16_to_float(program.pcm())[: round(cpu.ENGINE_AUDIO_S * SAMPLE_RATE)]
 
         def engine() -> dict[str, float]:
             return {b: cpu.engine_ms_per_audio_s(b, audio) for b in listening}

@@ -20,7 +20,9 @@ import time
 
 from aiohttp import web
 
-from .program import CHUNK_S, SAMPLE_RATE
+from baby_monitor_engine.pcm import SAMPLE_RATE
+
+from .program import CHUNK_S
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from baby_monitor_engine.pcm import SAMPLE_RATE
+
 __all__ = [
     "active_rms",
     "band_limit",
@@ -16,8 +18,6 @@ __all__ = [
 ]
 
 type Floats = npt.NDArray[np.float32]
-
-SAMPLE_RATE = 16000
 
 
 def active_rms(audio: Floats, frame: int = 400) -> float:

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.frontend import FrontendConfig, LogScale
-from custom_components.baby_monitor.engine.sources import SAMPLE_RATE
+from baby_monitor_engine.frontend import FrontendConfig, LogScale
+from baby_monitor_engine.pcm import SAMPLE_RATE
 
-from .data import DEFAULT_DATA
+from .dataset import DEFAULT_DATA
 
 __all__ = [
     "BLOCKS",
+    "EMBEDDING",
     "FRONTEND",
     "LOGITS",
     "MN04",
@@ -49,6 +50,9 @@ class Block:
     hard_swish: bool
     stride: int
 
+
+EMBEDDING = 384
+"""Width of mn04's pooled feature map (the channels of its last convolution): a row's first part."""
 
 BLOCKS = (
     Block(3, False, False, 1),

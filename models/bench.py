@@ -31,39 +31,50 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.detector import DEFAULT_CONFIRM_S
-from custom_components.baby_monitor.engine.model import (
-    DEFAULT_MODEL,
-    ModelMetadata,
-    load_metadata,
-)
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import (
+from baby_monitor_engine.backends import (
     Backend,
+    ModelRuntime,
     available_backends,
     load_runtime,
 )
+from baby_monitor_engine.detector import DEFAULT_CONFIRM_S
+from baby_monitor_engine.frontend import StreamingFrontend
+from baby_monitor_engine.model import (
+    DEFAULT_MODEL,
+    LABELS,
+    ModelMetadata,
+    load_metadata,
+)
+from baby_monitor_engine.pcm import SAMPLE_RATE
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 from .backbone import LOGITS
 from .crossval import (
     DEV_FOLDS,
-    LABELS,
     PROBE_GRID,
     PatchSet,
-    _probe,
     class_scores,
     cv_report,
     dev_splits,
     logistic,
     loso_report,
     out_of_fold,
+    probe_out_of_fold,
     source_splits,
     yamnet_patchsets,
 )
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
-from .head import HeadSettings, crossvalidate, export_head, fit_on, write_model
-from .patches import VARIANTS, patch_features
-from .soak import household, rss_mb, run_soak
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
+from .head import (
+    HeadSettings,
+    crossvalidate,
+    export_head,
+    fit_on,
+    training_variants,
+    write_model,
+)
+from .nursery import sounds as nursery_sounds
+from .patches import patch_features
+from .soak import NURSERY_SHARE, household, rss_mb, run_soak
 from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 
 type Floats = npt.NDArray[np.float32]
@@ -91,31 +102,69 @@ def _cpu_ms_per_audio_s(
     The least of `COST_REPEATS` passes: a busy neighbour on a shared machine once made one pass
     of the same model cost twice as much, and interference only ever adds time.
     """
-    block = int(block_s * 16000)
+    block = int(block_s * SAMPLE_RATE)
     passes = []
     for _ in range(COST_REPEATS):
         start = time.process_time()
         for i in range(0, audio.size, block):
             run(audio[i : i + block])
         passes.append(time.process_time() - start)
-    return 1000 * min(passes) / (audio.size / 16000)
+    return 1000 * min(passes) / (audio.size / SAMPLE_RATE)
+
+
+def cost_parts(runtime: ModelRuntime, audio: Floats) -> dict[str, float]:
+    """Where the pipeline's CPU goes, per second of audio: frontend, backbone, head.
+
+    The backbone embeds one new patch per second (the rest come from the cache); the head is
+    timed on a window whose patches are all cached already.
+    """
+    meta = runtime.meta
+    frontend = StreamingFrontend(meta.frontend)
+    parts = {"frontend": _cpu_ms_per_audio_s(frontend.process, audio, DEFAULT_HOP_S)}
+    features = StreamingFrontend(meta.frontend).process(audio)
+    frames, step = meta.window_frames, meta.frontend.frames_for(DEFAULT_HOP_S)
+    ends = range(frames, len(features) + 1, step)
+    seconds = len(ends) * DEFAULT_HOP_S
+    inference, head = [], []
+    for _ in range(COST_REPEATS):
+        cache = runtime.new_cache()
+        spent = [0.0, 0.0]
+        for end in ends:
+            window = features[end - frames : end]
+            # the second call finds every patch cached: it times the head alone
+            for k in range(2):
+                started = time.process_time()
+                runtime.predict(window, end=end, cache=cache)
+                spent[k] += time.process_time() - started
+        inference.append(spent[0])
+        head.append(spent[1])
+    parts["inference"] = 1000 * min(inference) / seconds
+    parts["head"] = 1000 * min(head) / seconds
+    parts["backbone"] = parts.pop("inference") - parts["head"]
+    return parts
 
 
 def measure_cost(
     meta: ModelMetadata, backends: Sequence[Backend], audio: Floats
 ) -> dict[str, Any]:
-    """Whole-pipeline CPU per second of audio for each backend, and YAMNet's, on the same audio."""
+    """Whole-pipeline CPU per second of audio for each backend, and YAMNet's, on the same audio.
+
+    Audio arrives in blocks of one hop, as the integration's sources read it.
+    """
     cost: dict[str, Any] = {
-        "audio_s": audio.size / 16000,
+        "audio_s": audio.size / SAMPLE_RATE,
         "hop_s": DEFAULT_HOP_S,
+        "block_s": DEFAULT_HOP_S,
         "repeats": COST_REPEATS,
     }
     for backend in backends:
         before = rss_mb()
-        listener = Listener(load_runtime(meta, backend), hop_s=DEFAULT_HOP_S)
-        listener.feed(audio[: 16000 * 8])  # warm up: first invoke allocates
-        cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, 0.1)
+        runtime = load_runtime(meta, backend)
+        listener = SoundPipeline(runtime, hop_s=DEFAULT_HOP_S)
+        listener.feed(audio[: SAMPLE_RATE * 8])  # warm up: first invoke allocates
+        cost[backend] = _cpu_ms_per_audio_s(listener.feed, audio, DEFAULT_HOP_S)
         cost[f"{backend}_rss_added_mb"] = rss_mb() - before
+        cost[f"{backend}_parts"] = cost_parts(runtime, audio)
     yamnet = YamNet()
     buffer: list[Floats] = []
 
@@ -126,7 +175,7 @@ def measure_cost(
             yamnet.frames(joined[:YAMNET_SAMPLES])
             buffer[:] = [joined[YAMNET_SAMPLES:]]
 
-    cost["yamnet_litert"] = _cpu_ms_per_audio_s(yamnet_feed, audio, 0.1)
+    cost["yamnet_litert"] = _cpu_ms_per_audio_s(yamnet_feed, audio, DEFAULT_HOP_S)
     return cost
 
 
@@ -165,7 +214,7 @@ def probe(
     embeddings: PatchSet, clips: Sequence[Clip], loso: Sequence[Any]
 ) -> dict[str, Any]:
     """Logistic probe as `python -m models.crossval` fits it: C per label by pooled OOF AUC."""
-    scores, chosen, grid_aucs = _probe(embeddings, clips, PROBE_GRID)
+    scores, chosen, grid_aucs = probe_out_of_fold(embeddings, clips, PROBE_GRID)
     held_out: dict[str, Floats] = {}
     for label in LABELS:
         held_out |= out_of_fold(
@@ -259,7 +308,7 @@ def soak_model(
     """
     if meta.backbone is None:
         raise ValueError(f"{meta.model_path} has no backbone")
-    variants = {name: patch_features(name, clips) for name in VARIANTS}
+    variants = training_variants(clips, settings)
     train = np.array([c.fold != SOAK_FOLD for c in clips])
     head = fit_on(variants, clips, train, settings)
     write_model(
@@ -287,10 +336,12 @@ def soak(
 ) -> dict[str, Any]:
     """Run the soak on `SOAK_FOLD`'s household sounds and cries with a head that never heard them.
 
-    `audios` are the audio of `dev`'s clips in `SOAK_FOLD`, in order.
+    `audios` are the audio of `dev`'s clips in `SOAK_FOLD`, in order. Nursery beds (rendered
+    once into `args.cache`) fill `args.soak_nursery` of the time.
     """
     clips = [c for c in dev if c.fold == SOAK_FOLD]
     home = [(c, a) for c, a in zip(clips, audios, strict=True) if household(c)]
+    nursery = nursery_sounds(cache=args.cache) if args.soak_nursery > 0 else []
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         runtime = load_runtime(
             soak_model(dev, meta, Path(tmp), HeadSettings()), backend
@@ -303,6 +354,8 @@ def soak(
             yamnet_threshold,
             confirm_s=args.confirm,
             hop_s=args.hop,
+            nursery=nursery,
+            nursery_share=args.soak_nursery,
         )
     for alarm in result["ours"]["false_alarms"]:
         alarm["clips"] = [
@@ -312,6 +365,11 @@ def soak(
     result["head_folds"] = sorted({c.fold for c in dev} - {SOAK_FOLD})
     result["household_clips"] = len(home)
     result["cry_clips"] = sum(c.label == "cry" for c in clips)
+    singing = [c for c in dev if c.orig_class == "parent_singing"]
+    result["parent_singing"] = {
+        "soak": sum(c.orig_class == "parent_singing" for c, _ in home),
+        "by_fold": {f: sum(c.fold == f for c in singing) for f in DEV_FOLDS},
+    }
     return result
 
 
@@ -334,6 +392,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cost-seconds", type=float, default=120.0)
     parser.add_argument(
         "--soak-hours", type=float, default=6.0, help="0 skips the soak"
+    )
+    parser.add_argument(
+        "--soak-nursery",
+        type=float,
+        default=NURSERY_SHARE,
+        help="share of the soak filled by nursery beds: lullabies, songs, noise machines "
+        "(0 leaves them out)",
     )
     parser.add_argument(
         "--confirm",
@@ -375,7 +440,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     audios = load_audio(fold, args.data, args.cache)
     backends = [b for b in available_backends() if b in ("litert", "numpy")]
     started = time.monotonic()
-    stream = np.concatenate(audios)[: int(args.cost_seconds * 16000)]
+    stream = np.concatenate(audios)[: int(args.cost_seconds * SAMPLE_RATE)]
     cost = measure_cost(meta, backends, stream)
     seconds["cost"] = time.monotonic() - started
     started = time.monotonic()

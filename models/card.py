@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from .backbone import FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S
+from .backbone import EMBEDDING, FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S
 
 __all__ = ["write_card"]
 
@@ -95,7 +95,7 @@ def write_card(path: Path, metrics: Mapping[str, Any], data: Path) -> None:
             f"- Backbone (`baby_monitor_backbone.tflite`): EfficientAT **mn04_as** (Schmid et al., "
             "MIT licence, AudioSet mAP 0.432), frozen, weights unchanged (batch norm folded). "
             f"Each {PATCH_S:g}-s patch of log-mel, every {PATCH_HOP_S:g} s, gives a row of its "
-            f"384-d embedding and {len(LOGITS)} of its AudioSet logits (child speech, babbling, "
+            f"{EMBEDDING}-d embedding and {len(LOGITS)} of its AudioSet logits (child speech, babbling, "
             "screaming, the laughter and crying families, singing). A stream embeds each patch "
             "once; a 7-s window holds six."
         ),

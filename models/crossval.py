@@ -20,12 +20,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
+from baby_monitor_engine.model import LABELS
+
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .metrics import recall_at_fpr, roc_auc, threshold_at_fpr
 from .teacher import YAMNET, YAMNET_CLASSES
 
 __all__ = [
-    "LABELS",
     "PatchSet",
     "Split",
     "class_scores",
@@ -38,6 +39,7 @@ __all__ = [
     "loso_report",
     "main",
     "out_of_fold",
+    "probe_out_of_fold",
     "render_markdown",
     "source_splits",
     "yamnet_patchsets",
@@ -51,7 +53,6 @@ type Predict = Callable[[Floats], Floats]
 type Fit = Callable[[Floats, Bools, Floats], Predict]
 """Train on (patch features, patch labels, patch weights); return the predictor."""
 
-LABELS = ("cry", "laughter")
 DEV_FOLDS = (1, 2, 3, 4)
 POSITIVE_SOURCES = (
     "donateacry",
@@ -757,7 +758,7 @@ def yamnet_patchsets(
     return result
 
 
-def _probe(
+def probe_out_of_fold(
     embeddings: PatchSet, clips: Sequence[Clip], grid: Sequence[float]
 ) -> tuple[dict[str, Floats], dict[str, float], dict[str, dict[str, float | None]]]:
     """OOF scores of the logistic probe, C chosen per label by pooled OOF AUC over `grid`."""
@@ -791,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     loso = source_splits(dev)
     classes = class_scores(scores_ps)
-    probe, chosen, grid_aucs = _probe(embeddings_ps, dev, PROBE_GRID)
+    probe, chosen, grid_aucs = probe_out_of_fold(embeddings_ps, dev, PROBE_GRID)
     probe_loso: dict[str, Floats] = {}
     for label in LABELS:
         probe_loso |= {

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.model import LABELS, spread_scores
+from baby_monitor_engine.model import LABELS, spread_scores
 
-from .backbone import FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S, backbone_tflite
+from .backbone import EMBEDDING, FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S, backbone_tflite
 from .card import write_card
 from .crossval import Split, cv_report, dev_splits, loso_report, source_splits
-from .data import DEFAULT_DATA, Clip, read_manifest
+from .dataset import DEFAULT_DATA, Clip, read_manifest
 from .metrics import threshold_at_fpr
 from .patches import VARIANTS, patch_features
 
@@ -46,8 +46,6 @@ type Ints = npt.NDArray[np.intp]
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW_S = 7.0
-EMBEDDING = 384
-"""Width of mn04's pooled feature map, the embedding part of a patch row."""
 CLASSES = ("other", *LABELS)
 """Softmax classes of a patch; the labels' columns are the model's outputs."""
 
@@ -58,7 +56,7 @@ class HeadSettings:
 
     hidden: int = 128
     dropout: float = 0.3
-    l2: float = 1e-3
+    l2: float = 1e-2
     epochs: int = 20
     batch: int = 256
     learning_rate: float = 1e-3
@@ -70,6 +68,16 @@ class HeadSettings:
     """Scores are reported as 1 - (1 - p)^(1 / spread): the averaged softmax crowds the strict
     thresholds into 0.97-0.999, finer than the options' 0.01 steps; spread keeps the ranking
     and quiet rooms near 0 and moves those thresholds to 0.7-0.9."""
+    prior_scale: float = 1.0
+    """The AudioSet-logit map starts at the pretrained classes times this."""
+    prior_trainable: bool = False
+    """Whether training may move that map (frozen, the pretrained classes keep their say)."""
+    hard_weight: float = 1.0
+    """Weight of the negatives most like an infant's voice (HARD_NEGATIVES) within "other"."""
+    extra_variants: tuple[str, ...] = ("pitch",)
+    """Audio variants trained on beside VARIANTS, never judged (patches.EXTRA_VARIANTS)."""
+    mlp_logits: bool = True
+    """Whether the network also reads the AudioSet logits (else the embedding only)."""
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,9 +167,12 @@ def _fit_member(
     import keras  # noqa: PLC0415
 
     keras.utils.set_random_seed(seed)
+    embedding = rows.shape[1] - len(LOGITS)
     mean = rows.mean(axis=0)
     std = rows.std(axis=0) + 1e-6
-    embedding = rows.shape[1] - len(LOGITS)
+    if not settings.mlp_logits:
+        # the network reads the embedding alone; the logits reach the output via the prior
+        std[embedding:] = np.inf
     standardised = keras.Input((rows.shape[1],))
     raw_logits = keras.Input((len(LOGITS),))
     hidden_layer = keras.layers.Dense(
@@ -173,7 +184,10 @@ def _fit_member(
     prior_layer = keras.layers.Dense(
         len(CLASSES),
         use_bias=False,
-        kernel_initializer=keras.initializers.Constant(prior_start()),
+        kernel_initializer=keras.initializers.Constant(
+            prior_start() * settings.prior_scale
+        ),
+        trainable=settings.prior_trainable,
     )
     hidden = keras.layers.Dropout(settings.dropout)(hidden_layer(standardised))
     logits = keras.layers.Add()([out_layer(hidden), prior_layer(raw_logits)])
@@ -249,6 +263,33 @@ def export_head(head: TrainedHead, patches: int) -> bytes:
     return export_tflite(model)
 
 
+HARD_NEGATIVES = frozenset(
+    {
+        "laughing",
+        "screaming",
+        "crying_noninfant",
+        "moaning",
+        "cat",
+        "crow",
+        "pig",
+        "sheep",
+        "hen",
+        "rooster",
+        "car_horn",
+        "door_wood_creaks",
+    }
+)
+"""Negatives a parent's ear tells from a baby and a network easily does not (DESIGN §7); every
+clip of a parent with a child is one too."""
+
+
+def hard_negative(clip: Clip) -> bool:
+    """Whether `clip` is a negative most like an infant's voice."""
+    return clip.label == "other" and (
+        clip.source == "deeply_parent_child" or clip.orig_class in HARD_NEGATIVES
+    )
+
+
 DEFAULT_FPR = {"cry": 0.003, "laughter": 0.01}
 """Clip false-positive rates the default thresholds sit at, on pooled out-of-fold scores.
 
@@ -267,6 +308,14 @@ def _rows(
     return owner, classes
 
 
+def training_variants(
+    clips: Sequence[Clip], settings: HeadSettings
+) -> dict[str, tuple[Ints, Floats]]:
+    """Patch rows of every variant the recipe trains on: VARIANTS, then its extras."""
+    names = (*VARIANTS, *settings.extra_variants)
+    return {name: patch_features(name, clips) for name in names}
+
+
 def fit_on(
     variants: Mapping[str, tuple[Ints, Floats]],
     clips: Sequence[Clip],
@@ -278,6 +327,8 @@ def fit_on(
     offsets = next(iter(variants.values()))[0]
     rows = train[owner]
     per_row = (1.0 / np.diff(offsets)[owner][rows]).astype(np.float32)
+    hard = np.array([hard_negative(c) for c in clips])
+    per_row *= np.where(hard[owner][rows], settings.hard_weight, 1.0).astype(np.float32)
     weights = class_weights(classes[owner][rows], per_row, settings.laughter_weight)
     return fit_head(
         np.concatenate([features[rows] for _, features in variants.values()]),
@@ -314,24 +365,32 @@ def variant_report(
     scores: Mapping[str, Mapping[str, Floats]],
     thresholds: Mapping[str, float],
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Recall and false-positive rate of every variant at the (clean) default thresholds."""
+    """Per variant, at the (clean) default thresholds: recall, FPR, the other label over it."""
     report: dict[str, dict[str, dict[str, float]]] = {}
     for name, by_label in scores.items():
         report[name] = {}
         for label, s in by_label.items():
             y = np.array([c.label == label for c in clips])
+            other = np.array([c.label not in (label, "other") for c in clips])
             over = np.asarray(s) >= thresholds[label]
             report[name][label] = {
                 "recall": float(over[y].mean()),
                 "false_positive_rate": float(over[~y].mean()),
+                "other_label_over": float(over[other].mean()),
             }
     return report
 
 
 def crossvalidate(clips: Sequence[Clip], settings: HeadSettings) -> dict[str, Any]:
     """Measure grouped 4-fold and leave-one-source-out figures of the recipe, and its thresholds."""
-    variants = {name: patch_features(name, clips) for name in VARIANTS}
-    dev = out_of_fold(variants, clips, dev_splits(clips), settings)
+    variants = training_variants(clips, settings)
+    dev = {
+        name: scores
+        for name, scores in out_of_fold(
+            variants, clips, dev_splits(clips), settings
+        ).items()
+        if name in VARIANTS
+    }
     clean = dev["clean"]
     # up to the options' 0.01 step, so the default is one a parent can set and never looser
     thresholds = {
@@ -422,7 +481,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = time.monotonic()
     clips = read_manifest(args.data)
     report = crossvalidate(clips, settings)
-    variants = {name: patch_features(name, clips) for name in VARIANTS}
+    variants = training_variants(clips, settings)
     head = fit_on(variants, clips, np.ones(len(clips), bool), settings)
     patches = round((WINDOW_S - PATCH_S) / PATCH_HOP_S) + 1
     backbone = backbone_tflite()

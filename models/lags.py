@@ -21,26 +21,26 @@ import sys
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.detector import (
+from baby_monitor_engine.backends import ModelRuntime, load_runtime
+from baby_monitor_engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
     DetectorConfig,
     confirm_for,
     detect_episodes,
 )
-from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S
-from custom_components.baby_monitor.engine.runtime import ModelRuntime, load_runtime
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.model import DEFAULT_MODEL, load_metadata
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S
+from baby_monitor_engine.windows import clip_windows
 
 from .augment import coloured_noise, set_level
-from .data import DEFAULT_DATA, load_audio, read_manifest, trim_silence
+from .dataset import DEFAULT_DATA, load_audio, read_manifest, trim_silence
 
 __all__ = ["Lags", "crossing_lags", "measure", "report"]
 
 type Floats = npt.NDArray[np.float32]
 
-RATE = 16000
 PAD_S = 10.0
 """Room noise before and after each sound: longer than a window, so every window is clean."""
 ROOM_DBFS = -65.0

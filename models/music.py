@@ -22,10 +22,12 @@ import tempfile
 import numpy as np
 import numpy.typing as npt
 
+from baby_monitor_engine.pcm import PCM16_SCALE, SAMPLE_RATE
+
 __all__ = [
     "SOUNDFONT",
     "Note",
-    "Piece",
+    "Composition",
     "compose",
     "midi_bytes",
     "pieces",
@@ -34,7 +36,6 @@ __all__ = [
 
 type Floats = npt.NDArray[np.float32]
 
-SAMPLE_RATE = 16000
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 TICKS_PER_SECOND = (
     960  # at the fixed tempo written below: 480 ticks per 0.5-s quarter note
@@ -66,7 +67,7 @@ class Note:
 
 
 @dataclass(frozen=True)
-class Piece:
+class Composition:
     """A composed piece: the program on each channel and its notes."""
 
     programs: dict[int, int]
@@ -81,7 +82,7 @@ def _chord(scale: tuple[int, ...], root: int, degree: int) -> list[int]:
     ]
 
 
-def compose(rng: np.random.Generator, seconds: float) -> Piece:
+def compose(rng: np.random.Generator, seconds: float) -> Composition:
     """Compose a random piece in a random style: lullaby, song, dance, orchestra."""
     beat = 60.0 / rng.uniform(56, 150)
     scale = MAJOR if rng.random() < 0.7 else MINOR
@@ -147,7 +148,7 @@ def compose(rng: np.random.Generator, seconds: float) -> Piece:
             notes.append(
                 Note(float(at), beat / 4, drum, int(rng.integers(50, 100)), DRUMS)
             )
-    return Piece(programs, tuple(note for note in notes if note.start < seconds))
+    return Composition(programs, tuple(note for note in notes if note.start < seconds))
 
 
 def _varlen(value: int) -> bytes:
@@ -160,7 +161,7 @@ def _varlen(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-def midi_bytes(piece: Piece) -> bytes:
+def midi_bytes(piece: Composition) -> bytes:
     """Write the piece as a standard MIDI file (format 0) at 120 bpm, so seconds map to ticks."""
     events: list[tuple[int, int, bytes]] = [
         (0, 0, b"\xff\x51\x03\x07\xa1\x20")  # tempo: 500000 us per quarter note
@@ -226,7 +227,7 @@ def render(midi: bytes, soundfont: Path = SOUNDFONT) -> Floats:
             timeout=300,
         )
         stereo = np.frombuffer(out.read_bytes(), "<i2").reshape(-1, 2)
-    mono: Floats = (stereo.mean(axis=1) / 32768.0).astype(np.float32)
+    mono: Floats = (stereo.mean(axis=1) / PCM16_SCALE).astype(np.float32)
     return mono
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.blas import single_threaded
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.blas import single_threaded
+from baby_monitor_engine.pcm import SAMPLE_RATE
+from baby_monitor_engine.resample import resample
+from baby_monitor_engine.windows import clip_windows
 
-from .augment import band_limit, coloured_noise, mix_at_snr
+from .augment import band_limit, coloured_noise, fit_length, mix_at_snr
 from .backbone import FRONTEND, PATCH_HOP_S, PATCH_S, backbone_tflite
-from .data import DEFAULT_DATA, Clip, load_audio, read_manifest
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .music import pieces
 
 __all__ = ["EXTRA_VARIANTS", "VARIANTS", "Embedder", "clip_patches", "patch_features"]
@@ -82,8 +84,16 @@ def _music_masker(cache: Path) -> Callable[[int, np.random.Generator], Floats]:
 
 VARIANTS = ("clean", "band", "noise0", "music0")
 """What the head is trained and judged on: as recorded, band-limited, masked at 0 dB."""
-EXTRA_VARIANTS = ("noise_any", "music_any")
-"""Training-only maskings at -5 to 10 dB SNR."""
+EXTRA_VARIANTS = ("noise_any", "music_any", "pitch")
+"""Training-only: maskings at -5 to 10 dB SNR, and every clip a little higher or lower."""
+PITCH_RATES = (14000, 15000, 17000, 18000)
+"""Played back at 16 kHz after resampling to these, a clip moves by +2.3 to -2 semitones: babies
+and laughs differ in pitch more than 64 laughs show."""
+
+
+def _pitch(audio: Floats, rng: np.random.Generator) -> Floats:
+    rate = int(rng.choice(PITCH_RATES))
+    return fit_length(resample(audio, SAMPLE_RATE, rate), audio.size, rng)
 
 
 def _variant(
@@ -93,6 +103,8 @@ def _variant(
         return None
     if name == "band":
         return band_limit
+    if name == "pitch":
+        return _pitch
     snr = (0.0, 0.0) if name.endswith("0") else (-5.0, 10.0)
     if name.startswith("noise"):
         colours = ("white", "pink", "brown")

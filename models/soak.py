@@ -1,9 +1,11 @@
-"""Soak: hours of household sound with real cries through the live pipeline, beside YAMNet.
+"""Soak: hours of household and nursery sound with real cries through the live pipeline, beside YAMNet.
 
-A seeded programme of validation-fold clips (never trained on) is played through the engine as
+A seeded programme of validation-fold clips (never trained on) and of nursery beds (minutes of
+one lullaby, children's song or sound machine from `models.nursery`, looped, as our soothe
+blueprint and a white-noise machine play them, with cries over some) is played through the engine as
 it runs in Home Assistant (0.1-s blocks, a window every hop, the detector with the shipped
 threshold and the integration's default confirm, hold and hop) at maximum speed. It measures what a parent lives with: false
-cry events per 24 h of household sound, the delay from a cry's onset to `crying` turning on, and
+cry events per 24 h of sound without a cry, the delay from a cry's onset to `crying` turning on, and
 whether memory grows. YAMNet gets the same audio, scored as Frigate runs it (consecutive 0.975-s
 frames, the cry classes' maximum) through the same detector at its 1 %-FPR threshold.
 """
@@ -20,25 +22,31 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.detector import (
+from baby_monitor_engine.backends import ModelRuntime
+from baby_monitor_engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
     DetectorConfig,
     SoundDetector,
     SoundEvent,
 )
-from custom_components.baby_monitor.engine.pipeline import DEFAULT_HOP_S, Listener
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
+from baby_monitor_engine.pipeline import DEFAULT_HOP_S, SoundPipeline
 
 from .augment import coloured_noise, set_level
-from .data import Clip
+from .dataset import Clip
+from .nursery import KINDS, Sound
 from .teacher import FRAME as YAMNET_FRAME, YAMNET_CLASSES, YamNet
 
 __all__ = [
+    "NURSERY_SHARE",
+    "Bed",
     "Piece",
     "Programme",
     "duration_errors",
     "false_alarms",
+    "false_by_kind",
+    "missed_over_beds",
     "household",
     "programme",
     "rss_mb",
@@ -48,13 +56,17 @@ __all__ = [
 type Floats = npt.NDArray[np.float32]
 type Floats64 = npt.NDArray[np.float64]
 
-RATE = 16000
 BLOCK = 1600  # what the live sources hand over: 0.1 s
 RSS_EVERY_S = 1800
 SWEEP_THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 """Cry thresholds the sweep replays: from 0.8, where nine in ten cries as loud as a sound machine
 are heard, up to where false alarms stop."""
 SWEEP_CONFIRMS = (0.0, 1.0, 2.0, 3.0)
+NURSERY_SHARE = 0.2
+"""Share of the programme that nursery beds fill: 1.2 h of a 6-h soak."""
+BED_S = (120.0, 360.0)
+BED_DBFS = (-40.0, -20.0)
+HOUSEHOLD = "household"
 ATTRIBUTION_S = 10.0
 """A start event up to this long after a cry's last sound still belongs to that cry (window + hold)."""
 # Sounds of a home (DESIGN.md §5: speech, TV, music, appliances): fold-4 speech, music, adult
@@ -106,6 +118,17 @@ class Cry:
 
     onset: float  # first 25-ms frame within 20 dB of the clip's loudest
     end: float
+    bed: str = ""  # kind of the nursery bed playing under it, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Bed:
+    """A nursery sound looped over a stretch of the programme (s), the cries over it included."""
+
+    start: float
+    end: float
+    name: str
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +147,7 @@ class Programme:
     seconds: float
     cries: tuple[Cry, ...]
     pieces: tuple[Piece, ...] = ()
+    beds: tuple[Bed, ...] = ()
 
     def heard(self, start: float, end: float) -> list[int]:
         """Negatives audible between `start` and `end` (s), in order, each once."""
@@ -136,11 +160,34 @@ class Programme:
             )
         )
 
+    def beds_heard(self, start: float, end: float) -> list[Bed]:
+        """Nursery beds audible between `start` and `end` (s), in order."""
+        return [b for b in self.beds if b.start < end and b.end > start]
+
+    def played_hours(self) -> dict[str, float]:
+        """Hours each kind of nursery bed played, cries over it included."""
+        return {
+            kind: sum(b.end - b.start for b in self.beds if b.kind == kind) / 3600
+            for kind in KINDS
+        }
+
+    def hours_by_kind(self) -> dict[str, float]:
+        """Hours without a cry of household sound and of each kind of nursery bed."""
+        hours = {
+            kind: played - sum(_busy(c) for c in self.cries if c.bed == kind) / 3600
+            for kind, played in self.played_hours().items()
+        }
+        return {HOUSEHOLD: self.negative_hours - sum(hours.values())} | hours
+
     @property
     def negative_hours(self) -> float:
         """Hours without a cry (each cry counted with its attribution span)."""
-        busy = sum(c.end + ATTRIBUTION_S - c.onset for c in self.cries)
-        return (self.seconds - busy) / 3600
+        return (self.seconds - sum(_busy(c) for c in self.cries)) / 3600
+
+
+def _busy(cry: Cry) -> float:
+    """Seconds a cry takes from the programme's sound without a cry (its attribution span)."""
+    return cry.end + ATTRIBUTION_S - cry.onset
 
 
 def _onset(clip: Floats, frame: int = 400) -> int:
@@ -156,19 +203,26 @@ def programme(
     hours: float,
     seed: int = 0,
     cry_every_s: float = 300.0,
+    nursery: Sequence[Sound] = (),
+    nursery_share: float = NURSERY_SHARE,
 ) -> tuple[Programme, Generator[Floats]]:
     """Plan `hours` of sound and return it with a generator of its segments.
 
     Household clips follow each other at -45…-15 dBFS, some over a second one (TV in the next
     room) and with quiet-room gaps; about every `cry_every_s` a real cry at -35…-10 dBFS starts,
-    over faint room noise or over household sound 5-20 dB below it.
+    over faint room noise or over household sound 5-20 dB below it. With `nursery` sounds,
+    beds of 2-6 minutes of one of them (each kind as often), looped at -40…-20 dBFS, fill
+    `nursery_share` of the time; cries keep coming, 5-20 dB over the bed.
     """
     rng = np.random.default_rng(seed)
     total = int(hours * 3600 * RATE)
     plan: list[tuple[str, int, int, float, int, float]] = []
+    beds: list[tuple[int, int, int, list[tuple[int, int, float]]]] = []
     placed: list[Cry] = []
     pieces: list[Piece] = []
-    at, next_cry = 0, int(rng.exponential(cry_every_s) * RATE)
+    spans: list[Bed] = []
+    at, bedded = 0, 0
+    next_cry = int(rng.exponential(cry_every_s) * RATE)
     while at < total:
         if at >= next_cry:
             index = int(rng.integers(len(cries)))
@@ -180,6 +234,35 @@ def programme(
             placed.append(Cry(onset, (at + clip.size) / RATE))
             at += clip.size + int(ATTRIBUTION_S * RATE)
             next_cry = at + int(rng.exponential(cry_every_s) * RATE)
+            continue
+        if nursery and nursery_share > 0 and bedded <= nursery_share * at:
+            kinds = sorted({s.kind for s in nursery})
+            kind = kinds[
+                int(rng.integers(len(kinds)))
+            ]  # noise machines as often as songs
+            of_kind = [i for i, s in enumerate(nursery) if s.kind == kind]
+            pick = of_kind[int(rng.integers(len(of_kind)))]
+            sound = nursery[pick]
+            n = min(int(rng.uniform(*BED_S) * RATE), total - at)
+            level = float(rng.uniform(*BED_DBFS))
+            over: list[tuple[int, int, float]] = []
+            while next_cry < at + n:
+                index = int(rng.integers(len(cries)))
+                clip = cries[index]
+                if next_cry + clip.size + ATTRIBUTION_S * RATE > at + n:
+                    break  # it comes once the bed is over
+                loud = float(rng.uniform(max(-35, level + 5), min(-10, level + 20)))
+                over.append((index, next_cry - at, loud))
+                onset = (next_cry + _onset(clip)) / RATE
+                placed.append(Cry(onset, (next_cry + clip.size) / RATE, sound.kind))
+                next_cry += clip.size + int(ATTRIBUTION_S * RATE)
+                next_cry += int(rng.exponential(cry_every_s) * RATE)
+            phase = int(rng.integers(sound.loop.size))
+            plan.append(("bed", len(beds), 0, 0.0, at, level))
+            beds.append((pick, phase, n, over))
+            spans.append(Bed(at / RATE, (at + n) / RATE, sound.name, sound.kind))
+            bedded += n
+            at += n
             continue
         if rng.random() < 0.15:
             gap = int(rng.uniform(1, 20) * RATE)
@@ -196,11 +279,21 @@ def programme(
     def room(n: int, dbfs: float, r: np.random.Generator) -> Floats:
         return set_level(coloured_noise(n, "pink", r), dbfs)
 
+    def looped(bed: int, dbfs: float) -> Floats:
+        sound, phase, n, over = beds[bed]
+        audio = np.resize(np.roll(set_level(nursery[sound].loop, dbfs), -phase), n)
+        for index, offset, loud in over:
+            cry = set_level(cries[index], loud)
+            audio[offset : offset + cry.size] += cry
+        return audio
+
     def segments() -> Generator[Floats]:
         r = np.random.default_rng([seed, 1])
         for kind, a, b, snr, _, level in plan:
             if kind == "quiet":
                 yield room(a, level, r)
+            elif kind == "bed":
+                yield looped(a, level)
             elif kind == "household":
                 audio = set_level(negatives[a], level)
                 if b >= 0:
@@ -219,7 +312,10 @@ def programme(
                 yield (cry + under).astype(np.float32)
                 yield room(int(ATTRIBUTION_S * RATE), -70, r)
 
-    return Programme(min(at, total) / RATE, tuple(placed), tuple(pieces)), segments()
+    played = Programme(
+        min(at, total) / RATE, tuple(placed), tuple(pieces), tuple(spans)
+    )
+    return played, segments()
 
 
 def _trim_heap() -> None:
@@ -276,7 +372,7 @@ def _ours(
     """
     threshold = runtime.meta.thresholds["cry"]
     config = DetectorConfig(threshold, confirm_s, DEFAULT_HOLD_S, runtime.meta.window_s)
-    listener = Listener(runtime, {"cry": config}, hop_s)
+    listener = SoundPipeline(runtime, {"cry": config}, hop_s)
     listener.feed(np.zeros(RATE * 8, np.float32))  # warm up: first invoke allocates
     listener.stream.reset()
     for detector in listener.detectors.values():
@@ -353,9 +449,12 @@ def score_events(
             false += 1
     delays = np.array(list(latency.values()))
     hours = plan.negative_hours
+    over = [i for i, cry in enumerate(plan.cries) if cry.bed]
     return {
         "cries": len(plan.cries),
         "detected": len(latency),
+        "bed_cries": len(over),
+        "bed_detected": sum(i in latency for i in over),
         "false_events": false,
         "false_per_24h": 24 * false / hours if hours > 0 else float("nan"),
         "latency_median_s": float(np.median(delays)) if delays.size else None,
@@ -385,16 +484,52 @@ def duration_errors(plan: Programme, events: Sequence[SoundEvent]) -> list[float
 def false_alarms(
     plan: Programme, events: Sequence[SoundEvent], window_s: float
 ) -> list[dict[str, Any]]:
-    """Start events no cry explains, each with the household sounds its windows heard.
+    """Start events no cry explains, each with the household sounds and nursery beds its windows heard.
 
     The window that first crossed the threshold began `window_s` before its end; whatever
     played from then until the alarm went off is what fooled the model.
     """
+    return [
+        {
+            "t": event.t,
+            "clips": plan.heard(event.first_window - window_s, event.t),
+            "beds": [
+                b.name for b in plan.beds_heard(event.first_window - window_s, event.t)
+            ],
+        }
+        for event in _unexplained(plan, events)
+    ]
+
+
+def false_by_kind(
+    plan: Programme, events: Sequence[SoundEvent], window_s: float
+) -> dict[str, int]:
+    """Count start events no cry explains by what was playing: a kind of nursery bed or household sound."""
+    counts = dict.fromkeys((HOUSEHOLD, *KINDS), 0)
+    for event in _unexplained(plan, events):
+        beds = plan.beds_heard(event.first_window - window_s, event.t)
+        counts[beds[0].kind if beds else HOUSEHOLD] += 1
+    return counts
+
+
+def missed_over_beds(
+    plan: Programme, events: Sequence[SoundEvent]
+) -> list[dict[str, Any]]:
+    """Cries over a nursery bed that no start event followed, each with the bed under it."""
+    starts, ends = _attribution(plan)
+    times = np.array([event.t for event in events])
+    return [
+        {"t": cry.onset, "bed": plan.beds_heard(cry.onset, cry.end)[0].name}
+        for cry, start, end in zip(plan.cries, starts, ends, strict=True)
+        if cry.bed and not np.any((start <= times) & (times <= end))
+    ]
+
+
+def _unexplained(plan: Programme, events: Sequence[SoundEvent]) -> list[SoundEvent]:
+    """Start events outside every cry's attribution span."""
     starts, ends = _attribution(plan)
     return [
-        {"t": event.t, "clips": plan.heard(event.first_window - window_s, event.t)}
-        for event in events
-        if not np.any((starts <= event.t) & (event.t <= ends))
+        event for event in events if not np.any((starts <= event.t) & (event.t <= ends))
     ]
 
 
@@ -441,9 +576,22 @@ def run_soak(
     seed: int = 0,
     confirm_s: float = DEFAULT_CONFIRM_S,
     hop_s: float = DEFAULT_HOP_S,
+    nursery: Sequence[Sound] = (),
+    nursery_share: float = NURSERY_SHARE,
 ) -> dict[str, Any]:
     """Play `hours` of programme through our pipeline and YAMNet; everything the report shows."""
-    plan, segments = programme(negatives, cries, hours, seed)
+
+    def play() -> tuple[Programme, Generator[Floats]]:
+        return programme(
+            negatives,
+            cries,
+            hours,
+            seed,
+            nursery=nursery,
+            nursery_share=nursery_share,
+        )
+
+    plan, segments = play()
     limit = int(plan.seconds * RATE)
     heard, memory = _ours(
         runtime, _blocks(segments, limit), plan.seconds, confirm_s, hop_s
@@ -460,6 +608,8 @@ def run_soak(
         "ours": {
             **score_events(plan, events, confirm_s),
             "false_alarms": false_alarms(plan, events, runtime.meta.window_s),
+            "false_by_kind": false_by_kind(plan, events, runtime.meta.window_s),
+            "missed_over_beds": missed_over_beds(plan, events),
             "duration_error_s": (
                 {
                     key: float(np.percentile(errors, q))
@@ -472,11 +622,20 @@ def run_soak(
         },
     }
     result["sweep"] = sweep(plan, result["ours"].pop("trace"))
+    if nursery:
+        result["nursery"] = {
+            "share": nursery_share,
+            "sounds": {k: sum(s.kind == k for s in nursery) for k in KINDS},
+            "beds": len(plan.beds),
+            "played_hours": plan.played_hours(),
+            "negative_hours": plan.hours_by_kind(),
+        }
     if yamnet_threshold is not None:
-        _, again = programme(negatives, cries, hours, seed)
+        _, again = play()
         theirs = _yamnet(yamnet(), yamnet_threshold, _blocks(again, limit), confirm_s)
         result["yamnet"] = {
             **score_events(plan, theirs, confirm_s),
+            "false_by_kind": false_by_kind(plan, theirs, YAMNET_FRAME / RATE),
             "threshold": yamnet_threshold,
         }
     return result

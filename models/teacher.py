@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .data import DEFAULT_DATA
+from .dataset import DEFAULT_DATA
 
 __all__ = ["YAMNET", "YAMNET_CLASSES", "YamNet"]
 

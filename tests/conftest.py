@@ -10,14 +10,10 @@ import wave
 import numpy as np
 import pytest
 
+from baby_monitor_engine.backends import ModelRuntime, load_runtime
+from baby_monitor_engine.model import DEFAULT_MODEL, ModelMetadata, load_metadata
 import custom_components.baby_monitor  # noqa: F401 - must be importable before HA loads integrations
-from custom_components.baby_monitor.engine.model import (
-    DEFAULT_MODEL,
-    ModelMetadata,
-    load_metadata,
-)
-from custom_components.baby_monitor.engine.runtime import ModelRuntime, load_runtime
-from models.data import DEFAULT_DATA, Clip, read_manifest
+from models.dataset import DEFAULT_DATA, Clip, read_manifest
 
 DATA = DEFAULT_DATA
 

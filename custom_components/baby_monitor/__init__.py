@@ -23,10 +23,11 @@ from .const import (
     SOUND_ENTITY_KEYS,
     V1_THRESHOLDS,
 )
+from .data import BabyMonitorConfigEntry, BabyMonitorData
 from .engine.model import ModelError
 from .issues import ISSUES, async_raise_issue, async_withdraw_issue, has_issue
 from .migration import change_placeholders, migrate_thresholds, model_thresholds
-from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime, Settings, load_model
+from .runtime import BabyMonitorRuntime, DetectionSettings, load_model
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -103,11 +104,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) 
     async_withdraw_issue(hass, ISSUE_MODEL_ERROR, entry.entry_id)
 
     runtime = BabyMonitorRuntime(
-        hass, entry, model, Settings.from_options(entry.options, model)
+        hass, entry, model, DetectionSettings.from_options(entry.options, model)
     )
-    entry.runtime_data = runtime
+    clips = async_setup_clips(
+        hass,
+        entry,
+        lambda: runtime.pipeline.stream.seconds,
+        max(
+            (config.confirm_s for config in runtime.settings.detectors.values()),
+            default=0.0,
+        ),
+    )
+    entry.async_on_unload(runtime.async_add_audio_listener(clips.async_handle_audio))
+    entry.async_on_unload(runtime.async_add_event_listener(clips.async_handle_event))
+    entry.async_on_unload(runtime.async_add_pause_listener(clips.async_forget))
+    entry.runtime_data = BabyMonitorData(runtime, clips)
     _async_remove_undetected(hass, entry, runtime.settings.sounds)
-    async_setup_clips(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_create_background_task(
         hass, runtime.run(), f"{DOMAIN} listener {entry.title}"
@@ -137,7 +149,7 @@ async def _async_update_listener(
     hass: HomeAssistant, entry: BabyMonitorConfigEntry
 ) -> None:
     """Reload when the options change (a reconfigure reloads by itself)."""
-    if dict(entry.options) != entry.runtime_data.options:
+    if dict(entry.options) != entry.runtime_data.runtime.options:
         # options saved after a migration are reviewed: its notice has served
         async_withdraw_issue(hass, ISSUE_THRESHOLDS_MIGRATED, entry.entry_id)
         await hass.config_entries.async_reload(entry.entry_id)

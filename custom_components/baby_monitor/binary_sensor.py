@@ -17,9 +17,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import homeassistant.util.dt as dt_util
 
 from .const import LABEL_CRY, LABEL_LAUGHTER
+from .data import BabyMonitorConfigEntry
 from .engine.detector import SoundEvent
 from .entity import BabyMonitorEntity
-from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime
+from .runtime import BabyMonitorRuntime
 
 PARALLEL_UPDATES = 0
 
@@ -58,7 +59,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a binary sensor per detected sound."""
-    sounds = entry.runtime_data.settings.sounds
+    sounds = entry.runtime_data.runtime.settings.sounds
     async_add_entities(
         BabyMonitorBinarySensor(entry, description)
         for description in BINARY_SENSORS

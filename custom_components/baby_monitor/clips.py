@@ -16,6 +16,7 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -38,12 +39,11 @@ from .const import (
     LOGGER,
 )
 from .engine.detector import SoundEvent
+from .engine.pcm import SAMPLE_RATE, float_to_pcm16
 from .issues import async_raise_issue, async_withdraw_issue
-from .runtime import BabyMonitorConfigEntry
 
 type Samples = npt.NDArray[np.int16]
 
-RATE: Final = 16000
 PRE_ROLL_S: Final = 5.0
 """A clip begins this long before the end of its sound's first window above threshold. The model
 hears a sound 1-2 s after it begins, so about 3 s of calm lead in."""
@@ -66,12 +66,6 @@ SOUND_MANUAL: Final = "manual"
 MB: Final = 1_000_000
 
 
-def to_samples(block: npt.NDArray[np.float32]) -> Samples:
-    """Float audio in [-1, 1] as 16-bit PCM."""
-    samples: Samples = np.round(np.clip(block, -1.0, 1.0) * 32767.0).astype(np.int16)
-    return samples
-
-
 def media_root(hass: HomeAssistant) -> Path:
     """Home Assistant's local media folder."""
     return Path(hass.config.media_dirs.get(LOCAL_MEDIA) or hass.config.path("media"))
@@ -83,9 +77,7 @@ def room_folder(hass: HomeAssistant, entry_id: str) -> Path:
 
 
 @callback
-def async_title_folder(
-    hass: HomeAssistant, entry: BabyMonitorConfigEntry
-) -> Path | None:
+def async_title_folder(hass: HomeAssistant, entry: ConfigEntry) -> Path | None:
     """Find the title-named folder older versions saved the room's clips to, if only its.
 
     None when the title has no slug or another Baby Monitor entry has a title of the same
@@ -124,7 +116,7 @@ def write_clip(folder: Path, started_at: datetime, sound: str, audio: Samples) -
         with wave.open(str(partial), "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(2)
-            wav.setframerate(RATE)
+            wav.setframerate(SAMPLE_RATE)
             wav.writeframes(audio.astype("<i2").tobytes())
         partial.replace(path)
     except OSError:
@@ -277,7 +269,7 @@ class AudioRing:
 
     def __init__(self, seconds: float) -> None:
         """Make an empty ring."""
-        self._buffer: Samples = np.zeros(round(seconds * RATE), np.int16)
+        self._buffer: Samples = np.zeros(round(seconds * SAMPLE_RATE), np.int16)
         self.end = 0
         """Index after the newest sample."""
         self._floor = 0
@@ -333,7 +325,7 @@ class ClipRecorder:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: BabyMonitorConfigEntry,
+        entry: ConfigEntry,
         settings: ClipSettings,
         stream_seconds: Callable[[], float],
         ring_s: float = MAX_MANUAL_S,
@@ -360,8 +352,8 @@ class ClipRecorder:
         if not self._running:
             return
         # stream time 0 is where the current connection began in the ring
-        self._origin = self._ring.end - round(self._stream_seconds() * RATE)
-        samples = to_samples(block)
+        self._origin = self._ring.end - round(self._stream_seconds() * SAMPLE_RATE)
+        samples = float_to_pcm16(block)
         self._ring.append(samples)
         for recording in list(self._recordings.values()):
             self._record(recording, samples)
@@ -381,7 +373,8 @@ class ClipRecorder:
             recording = self._recordings[event.label] = Recording(
                 event.label,
                 begin,
-                dt_util.now() - timedelta(seconds=(self._ring.end - begin) / RATE),
+                dt_util.now()
+                - timedelta(seconds=(self._ring.end - begin) / SAMPLE_RATE),
             )
             self._record(recording, self._ring.read(begin, self._ring.end))
             return
@@ -400,14 +393,16 @@ class ClipRecorder:
 
     async def async_save_last(self, seconds: float) -> SavedClip:
         """Save the last `seconds` of audio heard (the `save_clip` action)."""
-        audio = self._ring.read(self._ring.end - round(seconds * RATE), self._ring.end)
+        audio = self._ring.read(
+            self._ring.end - round(seconds * SAMPLE_RATE), self._ring.end
+        )
         if not audio.size:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="no_audio",
                 translation_placeholders={"room": self.entry.title},
             )
-        started_at = dt_util.now() - timedelta(seconds=audio.size / RATE)
+        started_at = dt_util.now() - timedelta(seconds=audio.size / SAMPLE_RATE)
         try:
             return await self._async_write(SOUND_MANUAL, started_at, audio)
         except OSError as err:
@@ -487,7 +482,7 @@ class ClipRecorder:
             "max_size_mb": self.settings.max_size_mb,
             "keep_on_remove": self.settings.keep_on_remove,
             "folder": str(self.folder),
-            "audio_held_s": (self._ring.end - self._ring.start) / RATE,
+            "audio_held_s": (self._ring.end - self._ring.start) / SAMPLE_RATE,
             "recording": sorted(self._recordings),
             "clips_saved": self.clips_saved,
             "last_error": self.last_error,
@@ -496,14 +491,14 @@ class ClipRecorder:
     @callback
     def _record(self, recording: Recording, samples: Samples) -> None:
         """Add audio to a recording; save it once it reaches the longest clip."""
-        cap = round(MAX_CLIP_S * RATE)
+        cap = round(MAX_CLIP_S * SAMPLE_RATE)
         recording.add(samples[: cap - recording.samples])
         if recording.samples >= cap:
             self._finish(recording.sound)
 
     def _index(self, t: float) -> int:
         """Ring index of stream time `t` (seconds since the connection began)."""
-        return self._origin + round(t * RATE)
+        return self._origin + round(t * SAMPLE_RATE)
 
     @callback
     def _finish(self, sound: str, samples: int | None = None) -> None:
@@ -547,7 +542,7 @@ class ClipRecorder:
             path=path,
             media_content_id=f"media-source://media_source/{LOCAL_MEDIA}/{relative}",
             url=f"/media/{LOCAL_MEDIA}/{relative}",
-            duration=round(audio.size / RATE, 1),
+            duration=round(audio.size / SAMPLE_RATE, 1),
         )
         device = dr.async_get(self.hass).async_get_device(
             identifiers={(DOMAIN, self.entry.entry_id)}
@@ -608,25 +603,24 @@ class ClipRecorder:
 
 @callback
 def async_setup_clips(
-    hass: HomeAssistant, entry: BabyMonitorConfigEntry
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    stream_seconds: Callable[[], float],
+    confirm_s: float,
 ) -> ClipRecorder:
-    """Attach a clip recorder to the entry's runtime; tidy its folder now, prune daily."""
-    runtime = entry.runtime_data
-    confirm_s = max(
-        (config.confirm_s for config in runtime.settings.detectors.values()),
-        default=0.0,
-    )
+    """Make the entry's clip recorder; tidy its folder now, prune daily.
+
+    The caller feeds it the runtime's audio and events; `confirm_s` is the longest confirm time,
+    which a sound's pre-roll must reach back over.
+    """
     recorder = ClipRecorder(
         hass,
         entry,
         ClipSettings.from_options(entry.options),
-        lambda: runtime.listener.stream.seconds,
+        stream_seconds,
         # the pre-roll of a sound reported after its confirm time, with inference lagging
         ring_s=confirm_s + PRE_ROLL_S + LAG_S,
     )
-    runtime.clips = recorder
-    entry.async_on_unload(runtime.async_add_audio_listener(recorder.async_handle_audio))
-    entry.async_on_unload(runtime.async_add_event_listener(recorder.async_handle_event))
     entry.async_on_unload(recorder.async_stop)
     entry.async_on_unload(
         async_track_time_interval(
@@ -644,9 +638,7 @@ def async_setup_clips(
     return recorder
 
 
-async def async_remove_clips(
-    hass: HomeAssistant, entry: BabyMonitorConfigEntry
-) -> None:
+async def async_remove_clips(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Delete a removed room's clips unless its options keep them."""
     if ClipSettings.from_options(entry.options).keep_on_remove:
         return

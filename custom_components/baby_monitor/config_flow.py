@@ -59,32 +59,26 @@ from .const import (
     SOURCE_URL,
     THRESHOLD_OPTIONS,
 )
+from .data import BabyMonitorConfigEntry
+from .engine.backends import available_backends
 from .engine.detector import DEFAULT_CONFIRM_S, DEFAULT_HOLD_S
 from .engine.model import DEFAULT_MODEL, ModelError, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S
-from .engine.runtime import available_backends
-from .engine.sources import SourceError, list_input_devices, portaudio_available, probe
-from .runtime import BabyMonitorConfigEntry
+from .engine.sources import (
+    REASONS,
+    SourceError,
+    list_input_devices,
+    portaudio_available,
+    probe,
+)
 from .source import async_create_source, source_unique_id
 
 DEFAULT_ROOM = "Nursery"
 THRESHOLD_DECIMALS = 2
 """Thresholds are offered to two decimals (the slider's 0.01 step); the model keeps its own."""
-ERRORS = frozenset(
-    {
-        "cannot_connect",
-        "no_audio",
-        "no_stream",
-        "not_media",
-        "invalid_url",
-        "path_not_allowed",
-        "ffmpeg_not_found",
-        "device_not_found",
-        "sound_server_missing",
-        "portaudio_missing",
-    }
-)
-"""SourceError reasons shown as they are; any other reason reads as cannot_connect."""
+ERRORS = frozenset(REASONS) - {"stream_ended"}
+"""SourceError reasons the form shows as they are; a source that ends before giving any audio
+reads as cannot_connect."""
 DESCRIPTION_PLACEHOLDERS: dict[str, dict[str, str]] = {
     SOURCE_URL: {"example_url": "rtsp://user:password@192.168.1.20:554/stream1"},
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+from .engine.model import LABELS
+
 DOMAIN: Final = "baby_monitor"
 LOGGER = logging.getLogger(__package__)
 
@@ -27,7 +29,6 @@ SOURCE_TYPES: Final = (SOURCE_CAMERA, SOURCE_URL, SOURCE_MICROPHONE)
 DRIVER_PULSE: Final = "pulse"
 DRIVER_ALSA: Final = "alsa"
 DRIVER_SOUNDDEVICE: Final = "sounddevice"
-MICROPHONE_DRIVERS: Final = (DRIVER_PULSE, DRIVER_ALSA, DRIVER_SOUNDDEVICE)
 FFMPEG_MICROPHONES: Final = ("pulse:default", "alsa:default")
 
 # Options
@@ -45,7 +46,8 @@ CONF_KEEP_CLIPS_ON_REMOVE: Final = "keep_clips_on_remove"
 
 LABEL_CRY: Final = "cry"
 LABEL_LAUGHTER: Final = "laughter"
-SOUNDS: Final = (LABEL_CRY, LABEL_LAUGHTER)
+SOUNDS: Final = LABELS
+"""Sounds the options offer: the shipped model's labels (LABEL_CRY, LABEL_LAUGHTER name them)."""
 THRESHOLD_OPTIONS: Final = {
     LABEL_CRY: CONF_CRY_THRESHOLD,
     LABEL_LAUGHTER: CONF_LAUGHTER_THRESHOLD,

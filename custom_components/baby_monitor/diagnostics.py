@@ -8,8 +8,8 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_URL
+from .data import BabyMonitorConfigEntry
 from .engine.sources import redact_url
-from .runtime import BabyMonitorConfigEntry
 
 TO_REDACT = {"password", "username", "token", "api_key"}
 
@@ -27,7 +27,7 @@ async def async_get_config_entry_diagnostics(
         data[CONF_URL] = redact_url(url := data[CONF_URL])
         if setup_error:
             setup_error = setup_error.replace(url, data[CONF_URL])
-    runtime = getattr(entry, "runtime_data", None)
+    loaded = getattr(entry, "runtime_data", None)
     return {
         "entry": {
             "title": entry.title,
@@ -36,5 +36,9 @@ async def async_get_config_entry_diagnostics(
             "state": entry.state.value,
             "setup_error": setup_error,
         },
-        "runtime": runtime.diagnostics() if runtime is not None else None,
+        "runtime": (
+            {**loaded.runtime.diagnostics(), "clips": loaded.clips.diagnostics()}
+            if loaded is not None
+            else None
+        ),
     }

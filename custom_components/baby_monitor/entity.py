@@ -9,7 +9,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import CONF_SOURCE_TYPE, DOMAIN, SOURCE_TYPES
-from .runtime import BabyMonitorConfigEntry
+from .data import BabyMonitorConfigEntry
 
 MODELS = dict(
     zip(SOURCE_TYPES, ("Camera audio", "Audio stream", "Microphone"), strict=True)
@@ -27,7 +27,7 @@ class BabyMonitorEntity(Entity):
         self, entry: BabyMonitorConfigEntry, description: EntityDescription
     ) -> None:
         """Describe the entity and the room's device."""
-        self.runtime = entry.runtime_data
+        self.runtime = entry.runtime_data.runtime
         self.entity_description = description
         self._attr_unique_id = f"{entry.entry_id}-{description.key}"
         meta = self.runtime.model.meta

@@ -6,9 +6,10 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .data import BabyMonitorConfigEntry
 from .engine.detector import SoundEvent
 from .entity import BabyMonitorEntity
-from .runtime import BabyMonitorConfigEntry, event_type
+from .runtime import event_type
 
 PARALLEL_UPDATES = 0
 

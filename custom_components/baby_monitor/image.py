@@ -12,10 +12,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_time_interval
 import homeassistant.util.dt as dt_util
 
+from .data import BabyMonitorConfigEntry
 from .engine.pipeline import Scored, Window
 from .engine.spectrogram import SpectrogramHistory, levels_for, render_png
 from .entity import BabyMonitorEntity
-from .runtime import BabyMonitorConfigEntry
 
 PARALLEL_UPDATES = 0
 

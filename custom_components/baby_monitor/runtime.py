@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ from .const import (
     SOURCE_MICROPHONE,
     THRESHOLD_OPTIONS,
 )
+from .engine.backends import ModelRuntime, load_runtime
 from .engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
@@ -46,17 +47,11 @@ from .engine.detector import (
 )
 from .engine.health import ScoringHealth
 from .engine.model import DEFAULT_MODEL, load_metadata
-from .engine.pipeline import DEFAULT_HOP_S, Listener, Scored, Window
+from .engine.pipeline import DEFAULT_HOP_S, Scored, SoundPipeline, Window
 from .engine.replay import OpeningCheck
-from .engine.runtime import ModelRuntime, load_runtime
 from .engine.sources import AudioSource, SourceError
 from .issues import async_raise_issue, async_withdraw_issue
 from .source import async_create_source, describe_source
-
-if TYPE_CHECKING:
-    from .clips import ClipRecorder
-
-type BabyMonitorConfigEntry = ConfigEntry[BabyMonitorRuntime]
 
 RECONNECT_MIN_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
@@ -86,7 +81,7 @@ def event_type(event: SoundEvent) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class DetectionSettings:
     """Detection settings of an entry, from its options with the model's defaults."""
 
     sounds: tuple[str, ...]
@@ -95,7 +90,9 @@ class Settings:
     backend: str
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], model: ModelRuntime) -> Settings:
+    def from_options(
+        cls, options: Mapping[str, Any], model: ModelRuntime
+    ) -> DetectionSettings:
         """Read the options; sounds the model does not know are ignored."""
         meta = model.meta
         sounds = tuple(
@@ -132,9 +129,9 @@ class BabyMonitorRuntime:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: BabyMonitorConfigEntry,
+        entry: ConfigEntry,
         model: ModelRuntime,
-        settings: Settings,
+        settings: DetectionSettings,
     ) -> None:
         """Set up the engine for an entry; nothing runs until `run`."""
         self.hass = hass
@@ -142,7 +139,7 @@ class BabyMonitorRuntime:
         self.model = model
         self.settings = settings
         self.options = dict(entry.options)
-        self.listener = Listener(model, settings.detectors, settings.hop_s)
+        self.pipeline = SoundPipeline(model, settings.detectors, settings.hop_s)
         self.source_name = describe_source(entry.data)
         self.is_running = True
         self.listening = True
@@ -169,12 +166,11 @@ class BabyMonitorRuntime:
         self._event_listeners: list[Callable[[SoundEvent], None]] = []
         self._audio_listeners: list[Callable[[npt.NDArray[np.float32]], None]] = []
         self._window_listeners: list[Callable[[Window, Scored], None]] = []
+        self._pause_listeners: list[CALLBACK_TYPE] = []
         self.health = ScoringHealth(settings.hop_s)
         """Scoring failures and progress: a room whose model broke or hangs is not available."""
         self.stalled = False
         self._broken_listeners: set[int] = set()
-        self.clips: ClipRecorder | None = None
-        """Recent audio and saved clips (attached at setup)."""
 
     @property
     def available(self) -> bool:
@@ -221,6 +217,12 @@ class BabyMonitorRuntime:
         self._window_listeners.append(window_callback)
         return lambda: self._window_listeners.remove(window_callback)
 
+    @callback
+    def async_add_pause_listener(self, pause_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `pause_callback` when listening is paused (what was heard is private); returns the remover."""
+        self._pause_listeners.append(pause_callback)
+        return lambda: self._pause_listeners.remove(pause_callback)
+
     async def run(self) -> None:
         """Listen until stopped: connect, read, and reconnect with backoff (1 s to 60 s)."""
         scorer = self.entry.async_create_background_task(
@@ -265,8 +267,7 @@ class BabyMonitorRuntime:
             self._clear_down()
             if self._source is not None:
                 await self._source.stop()
-            if self.clips is not None:
-                self.clips.async_forget()
+            self._call_each(self._pause_listeners)
         self._changed.set()
         self._notify()
 
@@ -372,7 +373,7 @@ class BabyMonitorRuntime:
     def _push(self, block: npt.NDArray[np.float32]) -> None:
         """Cut audio into windows and queue them for inference, dropping the oldest when full."""
         self._call_each(self._audio_listeners, block)
-        for window in self.listener.stream.push(block):
+        for window in self.pipeline.stream.push(block):
             if len(self._pending) == self._pending.maxlen:
                 self.windows_dropped += 1
                 if self.windows_dropped == 1 or self.windows_dropped % 100 == 0:
@@ -400,7 +401,7 @@ class BabyMonitorRuntime:
                     window = self._pending.popleft()
                     try:
                         scored = await self.hass.async_add_executor_job(
-                            self.listener.score, window
+                            self.pipeline.score, window
                         )
                     except Exception as err:  # noqa: BLE001 - a window is lost, not the room
                         self._scoring_failed(err)
@@ -496,11 +497,11 @@ class BabyMonitorRuntime:
         """Forget pending audio and close open sounds (their stop events fire)."""
         async with self._lock:
             self._pending.clear()
-            t = self.listener.stream.seconds
-            for detector in self.listener.detectors.values():
+            t = self.pipeline.stream.seconds
+            for detector in self.pipeline.detectors.values():
                 if (event := detector.reset(t)) is not None:
                     self._dispatch(event)
-            self.listener.stream.reset()
+            self.pipeline.stream.reset()
             self.level_dbfs = None
             self.probabilities = {}
             self._notify()
@@ -641,5 +642,4 @@ class BabyMonitorRuntime:
                     for label, config in self.settings.detectors.items()
                 },
             },
-            "clips": self.clips.diagnostics() if self.clips is not None else None,
         }

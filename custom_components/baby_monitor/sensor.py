@@ -25,9 +25,10 @@ from homeassistant.helpers.typing import StateType
 import homeassistant.util.dt as dt_util
 
 from .const import LABEL_CRY, LABEL_LAUGHTER
+from .data import BabyMonitorConfigEntry
 from .engine.detector import SoundEvent
 from .entity import BabyMonitorEntity
-from .runtime import BabyMonitorConfigEntry, BabyMonitorRuntime
+from .runtime import BabyMonitorRuntime
 from .statistics import DailyStatistics, next_midnight
 
 PARALLEL_UPDATES = 0
@@ -146,7 +147,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sound level sensor, and probability and statistics sensors per detected sound."""
-    sounds = entry.runtime_data.settings.sounds
+    sounds = entry.runtime_data.runtime.settings.sounds
     async_add_entities(
         BabyMonitorSensor(entry, description)
         for description in SENSORS

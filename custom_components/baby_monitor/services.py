@@ -24,7 +24,7 @@ from homeassistant.helpers import (
 
 from .clips import DEFAULT_MANUAL_S, MAX_MANUAL_S, ClipRecorder
 from .const import DOMAIN
-from .runtime import BabyMonitorConfigEntry
+from .data import BabyMonitorConfigEntry
 
 SERVICE_SAVE_CLIP: Final = "save_clip"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
@@ -117,7 +117,7 @@ def _clip_recorder(hass: HomeAssistant, entry_id: str) -> ClipRecorder:
             translation_key="entry_not_found",
             translation_placeholders={"entry_id": entry_id},
         )
-    if entry.state is not ConfigEntryState.LOADED or entry.runtime_data.clips is None:
+    if entry.state is not ConfigEntryState.LOADED:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="entry_not_loaded",

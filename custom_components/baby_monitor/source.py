@@ -23,8 +23,6 @@ from .const import (
 )
 from .engine.pipeline import DEFAULT_HOP_S
 from .engine.sources import (
-    NETWORK_SCHEMES,
-    PACE_LEAD_S,
     AudioSource,
     FFmpegSource,
     SoundDeviceSource,
@@ -33,6 +31,8 @@ from .engine.sources import (
     strip_credentials,
     validate_url,
 )
+from .engine.sources.ffmpeg import PACE_LEAD_S
+from .engine.sources.urls import NETWORK_SCHEMES
 
 
 def split_device(value: str) -> tuple[str, str]:

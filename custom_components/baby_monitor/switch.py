@@ -10,8 +10,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
+from .data import BabyMonitorConfigEntry
 from .entity import BabyMonitorEntity
-from .runtime import BabyMonitorConfigEntry
 
 PARALLEL_UPDATES = 0
 

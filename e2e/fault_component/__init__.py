@@ -31,7 +31,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async def break_scoring(call: ServiceCall) -> None:
         until = time.monotonic() + float(call.data.get("seconds", 10.0))
         for entry in hass.config_entries.async_entries("baby_monitor"):
-            listener = entry.runtime_data.listener
+            listener = entry.runtime_data.runtime.pipeline
             listener.score = _failing_until(until, listener.score)
 
     hass.services.async_register(DOMAIN, "break_scoring", break_scoring)

@@ -13,13 +13,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from custom_components.baby_monitor.engine import audio, blas
-from custom_components.baby_monitor.engine.audio import (
-    AudioError,
-    decode_blocks,
-    decode_file,
-    sanitize,
-)
+from baby_monitor_engine import audio, blas
+from baby_monitor_engine.audio import AudioError, decode_blocks, decode_file, sanitize
 
 
 def write(path: Path, data: bytes, width: int, rate: int, channels: int = 1) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine import blas
+from baby_monitor_engine import blas
 
 
 class SlowController:

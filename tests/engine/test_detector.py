@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.detector import (
+from baby_monitor_engine.detector import (
     OFFSET_FILL,
     ONSET_FILL,
     DetectorConfig,

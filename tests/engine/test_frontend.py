@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.frontend import (
+from baby_monitor_engine.frontend import (
     FrontendConfig,
     LogScale,
     StreamingFrontend,
     log_mel,
 )
-from custom_components.baby_monitor.engine.windows import clip_windows, silence_frame
+from baby_monitor_engine.windows import clip_windows, silence_frame
 
 CONFIG = FrontendConfig()
 

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.model import (
+from baby_monitor_engine.backends import load_runtime
+from baby_monitor_engine.model import (
     ModelError,
     ModelMetadata,
     load_metadata,
     spread_scores,
 )
-from custom_components.baby_monitor.engine.runtime import load_runtime
 
 
 def test_shipped_model_metadata_is_consistent(meta: ModelMetadata) -> None:

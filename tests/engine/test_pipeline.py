@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.audio import decode_file
-from custom_components.baby_monitor.engine.detector import DetectorConfig
-from custom_components.baby_monitor.engine.model import ModelMetadata
-from custom_components.baby_monitor.engine.pipeline import (
-    Listener,
-    WindowStream,
-    level_dbfs,
-)
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.backends import ModelRuntime
+from baby_monitor_engine.detector import DetectorConfig
+from baby_monitor_engine.model import ModelMetadata
+from baby_monitor_engine.pipeline import SoundPipeline, WindowStream, level_dbfs
+from baby_monitor_engine.windows import clip_windows
 
 
 def nursery_stream(find: Callable[[str, str], Path]) -> tuple[np.ndarray, float]:
@@ -54,7 +50,9 @@ def test_cry_in_a_stream_turns_on_quickly_and_off_after_hold(
     """A real cry after speech starts within 3 s of its onset and stops after the hold time."""
     audio, onset = nursery_stream(validation_clip)
     threshold = numpy_runtime.meta.thresholds["cry"]
-    listener = Listener(numpy_runtime, {"cry": DetectorConfig(threshold, hold_s=3.0)})
+    listener = SoundPipeline(
+        numpy_runtime, {"cry": DetectorConfig(threshold, hold_s=3.0)}
+    )
     events = [
         e
         for i in range(0, audio.size, 1600)
@@ -91,7 +89,7 @@ def test_a_real_cry_is_reported_with_its_own_length(
     assert cry.size == 7 * 16000
     silence = np.zeros(16000 * 10, np.float32)
     audio = np.concatenate((silence, cry, silence, silence))
-    listener = Listener(numpy_runtime)  # the model's thresholds and window length
+    listener = SoundPipeline(numpy_runtime)  # the model's thresholds and window length
     assert listener.detectors["cry"].config.window_s == numpy_runtime.meta.window_s
     events = [
         e

@@ -5,11 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.replay import (
-    OPENING_S,
-    SILENT_CLEAR_S,
-    OpeningCheck,
-)
+from baby_monitor_engine.replay import OPENING_S, SILENT_CLEAR_S, OpeningCheck
 
 RATE = 16000
 BLOCK = 1600

@@ -9,11 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from custom_components.baby_monitor.engine.audio import (
-    AudioError,
-    resample as audio_resample,
-)
-from custom_components.baby_monitor.engine.resample import (
+from baby_monitor_engine.audio import AudioError, resample as audio_resample
+from baby_monitor_engine.resample import (
     StreamingResampler,
     _plan,
     _sinc_filter,

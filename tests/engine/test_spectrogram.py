@@ -11,8 +11,8 @@ import numpy.typing as npt
 from PIL import Image
 import pytest
 
-from custom_components.baby_monitor.engine.frontend import FrontendConfig, log_mel
-from custom_components.baby_monitor.engine.spectrogram import (
+from baby_monitor_engine.frontend import FrontendConfig, log_mel
+from baby_monitor_engine.spectrogram import (
     BACKGROUND,
     COLOURS,
     THRESHOLD_DIM,

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from custom_components.baby_monitor.engine.tflite import (
+from baby_monitor_engine.tflite import (
     SUPPORTED_OPERATORS,
     NumpyInterpreter,
     TFLiteFormatError,
@@ -604,7 +604,7 @@ def test_rejects_truncated_converted_model(converted: Converted) -> None:
 
 def test_operator_names_follow_the_schema() -> None:
     """Error messages use the BuiltinOperator names and numbers of schema.fbs."""
-    from custom_components.baby_monitor.engine.tflite.schema import OPERATOR_NAMES
+    from baby_monitor_engine.tflite.schema import OPERATOR_NAMES
 
     for code, name in enumerate(OPERATOR_NAMES):
         assert getattr(schema.BuiltinOperator, name) == code
@@ -612,7 +612,7 @@ def test_operator_names_follow_the_schema() -> None:
 
 def test_quantisation_rounds_half_away_from_zero() -> None:
     """Requantisation rounds like C's round(), TFLite's rule, including the float32 edge cases."""
-    from custom_components.baby_monitor.engine.tflite import quantization
+    from baby_monitor_engine.tflite import quantization
 
     below_half = np.nextafter(np.float32(0.5), np.float32(0))
     rng = np.random.default_rng(6)

@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.baby_monitor.clips import ClipRecorder
 from custom_components.baby_monitor.const import (
     CONF_CONFIRM_S,
     CONF_HOP_S,
@@ -30,8 +31,8 @@ from custom_components.baby_monitor.const import (
     DOMAIN,
     SOURCE_URL,
 )
+from custom_components.baby_monitor.engine.backends import ModelRuntime
 from custom_components.baby_monitor.engine.model import ModelMetadata
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
 from custom_components.baby_monitor.engine.sources import SourceError
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
 from homeassistant.const import EVENT_STATE_CHANGED
@@ -368,7 +369,12 @@ class Room:
     @property
     def runtime(self) -> BabyMonitorRuntime:
         """The running entry's runtime (a new one after each reload)."""
-        return self.entry.runtime_data
+        return self.entry.runtime_data.runtime
+
+    @property
+    def clips(self) -> ClipRecorder:
+        """The running entry's clip recorder (a new one after each reload)."""
+        return self.entry.runtime_data.clips
 
     def with_options(self, options: dict[str, Any], version: int = 1) -> Room:
         """Make the same room and source another entry, with these options (see same_room)."""

@@ -200,7 +200,7 @@ async def baby(
     """Set up the Nursery, monitored by the integration and quiet (its first window heard)."""
     await setup_integration(hass, mock_config_entry)
     baby = Baby(
-        hass, mock_config_entry.runtime_data, live_sources[-1], scripted_model()
+        hass, mock_config_entry.runtime_data.runtime, live_sources[-1], scripted_model()
     )
     await baby.sounds(0.0, 0.0, 7.0)  # the first window needs 7 s of audio
     assert hass.states.get(CRYING).state == STATE_OFF

@@ -39,6 +39,7 @@ from custom_components.baby_monitor.const import (
     EVENT_CLIP_SAVED,
     SOURCE_URL,
 )
+from custom_components.baby_monitor.engine.pcm import float_to_pcm16
 from homeassistant.components import media_source
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_ON
@@ -84,7 +85,7 @@ def noise(seconds: float, seed: int = 0) -> npt.NDArray[np.float32]:
 def pcm(audio: npt.NDArray[np.float32], start_s: float, end_s: float) -> np.ndarray:
     """Return the 16-bit samples a clip of audio from start_s to end_s must hold."""
     part = audio[round(start_s * RATE) : round(end_s * RATE)]
-    return np.round(part * 32767).astype("<i2")
+    return float_to_pcm16(part)
 
 
 def read_wav(path: Path) -> tuple[tuple[int, int, int], np.ndarray]:
@@ -323,7 +324,7 @@ async def test_save_clip_keeps_the_last_seconds_also_with_clips_off(
     assert [(event.data["sound"], event.data["path"]) for event in saved] == [
         ("manual", str(path))
     ]
-    diagnostics = listening_room.runtime.diagnostics()["clips"]
+    diagnostics = listening_room.clips.diagnostics()
     assert diagnostics["save_clips"] is False
     assert diagnostics["clips_saved"] == 1
     assert diagnostics["last_error"] is None
@@ -472,7 +473,7 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
     assert err.value.translation_key == "clip_write_failed"
     assert str(error) in str(err.value)
     assert len(error_logs(caplog)) == 1  # the cry's clip, not again for the action
-    clip_diagnostics = listening_room.runtime.diagnostics()["clips"]
+    clip_diagnostics = listening_room.clips.diagnostics()
     assert clip_diagnostics["last_error"] == str(error)
     assert clip_diagnostics["clips_saved"] == 0
 

@@ -33,9 +33,9 @@ from custom_components.baby_monitor.const import (
     SOURCE_MICROPHONE,
     SOURCE_URL,
 )
+from custom_components.baby_monitor.data import BabyMonitorConfigEntry
 from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
 from custom_components.baby_monitor.engine.sources import InputDevice, SourceError
-from custom_components.baby_monitor.runtime import BabyMonitorConfigEntry
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant

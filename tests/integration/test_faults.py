@@ -258,7 +258,7 @@ async def test_stream_server_dying_mid_cry_closes_the_episode_once(
 
     with patch(f"{RUNTIME}.RECONNECT_MIN_S", 0.25):
         await setup_integration(hass, entry)
-        runtime = entry.runtime_data
+        runtime = entry.runtime_data.runtime
         await wait_until(hass, lambda: runtime.active["cry"], timeout=20)
 
         await live_stream.kill()
@@ -332,7 +332,7 @@ async def test_missing_ffmpeg_is_retried_logged_and_repaired(
     assert await async_setup_component(hass, "input_boolean", NIGHT_LIGHT)
     entry = url_entry(str(wav_file))
     await setup_integration(hass, entry)
-    runtime = entry.runtime_data
+    runtime = entry.runtime_data.runtime
     reason = f"ffmpeg is not installed (looked for '{binary}')"
 
     assert entry.state is ConfigEntryState.LOADED
@@ -384,7 +384,7 @@ async def test_ffmpeg_vanishing_after_setup_is_survived(
     quiet = write_wav(tmp_path / "quiet.wav", silence(30.0))
     entry = url_entry(str(quiet))
     await setup_integration(hass, entry)
-    runtime = entry.runtime_data
+    runtime = entry.runtime_data.runtime
     await wait_until(hass, lambda: runtime.available, timeout=10)
     (process,) = ffmpeg_children()
 
@@ -513,7 +513,7 @@ async def test_pulseaudio_microphone_unplugged_and_back(
     )
     with patch(f"{RUNTIME}.RECONNECT_MIN_S", 0.1):
         await setup_integration(hass, entry)
-        runtime = entry.runtime_data
+        runtime = entry.runtime_data.runtime
         await wait_until(hass, lambda: runtime.available, timeout=15)
         assert hass.states.get(CRYING).state == STATE_OFF
 
@@ -634,7 +634,7 @@ async def test_portaudio_microphone_unplugged_and_back(
     )
     with patch(f"{RUNTIME}.RECONNECT_MIN_S", 0.05):
         await setup_integration(hass, entry)
-        runtime = entry.runtime_data
+        runtime = entry.runtime_data.runtime
         await wait_until(hass, lambda: runtime.available, timeout=10)
 
         portaudio.plugged = False
@@ -723,7 +723,7 @@ async def test_slow_inference_drops_windows_and_still_detects(
     source = PacedSource(
         np.concatenate([tone(4.0), silence(12.0)]),
         speed=25.0,
-        ready=lambda: mock_config_entry.runtime_data.windows_dropped >= 3,
+        ready=lambda: mock_config_entry.runtime_data.runtime.windows_dropped >= 3,
     )
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
     pending: list[int] = []
@@ -737,7 +737,7 @@ async def test_slow_inference_drops_windows_and_still_detects(
         patch(f"{RUNTIME}.async_create_source", AsyncMock(return_value=source)),
     ):
         await setup_integration(hass, mock_config_entry)
-        runtime = mock_config_entry.runtime_data
+        runtime = mock_config_entry.runtime_data.runtime
         runtime.async_add_audio_listener(
             lambda _block: pending.append(runtime.diagnostics()["windows_pending"])
         )
@@ -751,7 +751,7 @@ async def test_slow_inference_drops_windows_and_still_detects(
         )
 
     assert max(pending) == MAX_PENDING_WINDOWS
-    windows = int(runtime.listener.stream.seconds - 7.0) + 1
+    windows = int(runtime.pipeline.stream.seconds - 7.0) + 1
     assert runtime.windows_dropped > 0
     assert runtime.windows_scored + runtime.windows_dropped == windows
     diagnostics = await async_get_config_entry_diagnostics(hass, mock_config_entry)
@@ -875,7 +875,7 @@ async def test_twenty_reloads_leak_no_process_thread_or_descriptor(
     """Reloading 20 times over a real ffmpeg leaves one ffmpeg, no new thread, no new descriptor."""
     entry = url_entry(str(wav_file))
     await setup_integration(hass, entry)
-    await wait_until(hass, lambda: entry.runtime_data.available, timeout=10)
+    await wait_until(hass, lambda: entry.runtime_data.runtime.available, timeout=10)
     threads = set(threading.enumerate())
     fds = descriptors()
     pids = {process.pid for process in ffmpeg_children()}
@@ -886,7 +886,8 @@ async def test_twenty_reloads_leak_no_process_thread_or_descriptor(
         await wait_until(
             hass,
             lambda: (
-                entry.state is ConfigEntryState.LOADED and entry.runtime_data.available
+                entry.state is ConfigEntryState.LOADED
+                and entry.runtime_data.runtime.available
             ),
             timeout=10,
         )
@@ -959,7 +960,7 @@ async def test_file_served_over_http_is_heard_once_at_real_speed(
         ):
             began = time.monotonic()
             await setup_integration(hass, entry)
-            runtime = entry.runtime_data
+            runtime = entry.runtime_data.runtime
             await wait_until(hass, lambda: runtime.connections >= 2, timeout=60)
             took = time.monotonic() - began
             await wait_until(hass, lambda: runtime.connections >= 4, timeout=20)

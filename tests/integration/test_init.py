@@ -100,7 +100,7 @@ async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_no
     room = room.with_options({})
     await room.async_start()
     runtime = room.runtime
-    detectors = runtime.listener.detectors
+    detectors = runtime.pipeline.detectors
     assert detectors["cry"].config.confirm_s == DEFAULT_CONFIRM_S == 3.0
     assert detectors["laughter"].config.confirm_s == 0.0
     assert runtime.settings.hop_s == DEFAULT_HOP_S == 1.0
@@ -115,7 +115,7 @@ async def test_options_are_applied(
     await room.async_start()
     runtime = room.runtime
     assert runtime.model.backend in ("litert", "tflite", "numpy")
-    assert set(runtime.listener.detectors) == {"cry", "laughter"}
+    assert set(runtime.pipeline.detectors) == {"cry", "laughter"}
     assert entity_registry.async_get("binary_sensor.nursery_laughing") is not None
 
     result = await hass.config_entries.options.async_init(room.entry.entry_id)
@@ -136,9 +136,9 @@ async def test_options_are_applied(
     runtime = room.runtime
     assert runtime.model.backend == "numpy"
     assert runtime.settings.hop_s == 2.0
-    cry = runtime.listener.detectors["cry"].config
+    cry = runtime.pipeline.detectors["cry"].config
     assert (cry.threshold, cry.confirm_s, cry.hold_s) == (0.8, 2.0, 10.0)
-    assert set(runtime.listener.detectors) == {"cry"}
+    assert set(runtime.pipeline.detectors) == {"cry"}
     assert entity_registry.async_get("binary_sensor.nursery_laughing") is None
     assert entity_registry.async_get("sensor.nursery_laughter_probability") is None
     assert hass.states.get("binary_sensor.nursery_crying") is not None
@@ -182,7 +182,7 @@ async def test_setup_retry_when_backend_missing(
     """A runtime backend that is not installed is a model error too (choose Automatic)."""
     room = room.with_options({CONF_BACKEND: "tflite"})
     with patch(
-        "custom_components.baby_monitor.engine.runtime._FACTORIES",
+        "custom_components.baby_monitor.engine.backends._FACTORIES",
         {
             "tflite": lambda content: (_ for _ in ()).throw(
                 ImportError("no tflite_runtime")

@@ -123,7 +123,7 @@ async def test_default_thresholds_follow_the_new_model(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.version == 2
     assert dict(entry.options) == OTHER_OPTIONS
-    detectors = entry.runtime_data.listener.detectors
+    detectors = entry.runtime_data.runtime.pipeline.detectors
     assert {label: d.config.threshold for label, d in detectors.items()} == model
     assert issues(issue_registry) == []
 
@@ -147,7 +147,7 @@ async def test_chosen_thresholds_stay_as_sensitive_against_the_new_defaults(
         mapped[CONF_CRY_THRESHOLD] == THRESHOLD_RANGE[1]
     )
     assert mapped[CONF_LAUGHTER_THRESHOLD] < model[LABEL_LAUGHTER]
-    detectors = entry.runtime_data.listener.detectors
+    detectors = entry.runtime_data.runtime.pipeline.detectors
     assert detectors[LABEL_CRY].config.threshold == mapped[CONF_CRY_THRESHOLD]
 
     changed = [

@@ -21,7 +21,7 @@ from custom_components.baby_monitor.engine.audio import decode_file
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from models.augment import active_rms
-from models.data import DEFAULT_DATA as DATA
+from models.dataset import DEFAULT_DATA as DATA
 
 from .conftest import RATE, Room, changes, record_states
 from .test_detection import CRYING

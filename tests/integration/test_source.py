@@ -210,7 +210,10 @@ async def test_camera_through_real_ffmpeg_and_clean_unload(
 
     await wait_until(
         hass,
-        lambda: entry.state is ConfigEntryState.LOADED and entry.runtime_data.available,
+        lambda: (
+            entry.state is ConfigEntryState.LOADED
+            and entry.runtime_data.runtime.available
+        ),
     )
     assert hass.states.get("binary_sensor.nursery_crying").state == "off"
     assert len(ffmpeg_children()) == 1  # the monitor's; the one of the test was reaped

@@ -33,7 +33,7 @@ from custom_components.baby_monitor.const import (
     SOUNDS,
     SOURCE_TYPES,
 )
-from custom_components.baby_monitor.engine.runtime import BACKENDS
+from custom_components.baby_monitor.engine.backends import BACKENDS
 from custom_components.baby_monitor.issues import ISSUES
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.audio import decode_file
-from custom_components.baby_monitor.engine.frontend import log_mel
-from models.backbone import FRONTEND, MN04, build_trunk, load_weights
-from models.data import DEFAULT_DATA
+from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.frontend import log_mel
+from models.backbone import EMBEDDING, FRONTEND, MN04, build_trunk, load_weights
+from models.dataset import DEFAULT_DATA
 
 REFERENCE = MN04 / "reference.npz"
 
@@ -29,6 +29,7 @@ def test_rebuilt_trunk_gives_the_original_embedding_and_logits(
     frames = reference["log_mel"].shape[1]
     trunk = build_trunk(load_weights(), frames, logits=tuple(range(527)))
     embedding, logits = trunk(reference["log_mel"].T[None, :, :, None])
+    assert np.asarray(embedding).shape == (1, EMBEDDING)
     np.testing.assert_allclose(
         np.asarray(embedding)[0], reference["features"], atol=1e-4
     )

@@ -27,7 +27,7 @@ from models.crossval import (
     source_splits,
     yamnet_patchsets,
 )
-from models.data import Clip
+from models.dataset import Clip
 
 type Array = npt.NDArray[Any]
 

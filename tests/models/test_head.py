@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from custom_components.baby_monitor.engine.tflite import NumpyInterpreter
+from baby_monitor_engine.tflite import NumpyInterpreter
 from models.backbone import LOGITS
 from models.crossval import dev_splits
-from models.data import Clip
+from models.dataset import Clip
 from models.head import (
     CLASSES,
     HeadSettings,
     Member,
     TrainedHead,
     export_head,
+    fit_on,
+    hard_negative,
     out_of_fold,
     prior_start,
 )
@@ -116,3 +120,32 @@ def test_the_prior_starts_at_the_pretrained_classes() -> None:
     assert laughter[16] == laughter[17] == 0.5
     assert sum(laughter.values()) == 1.0
     assert not start[:, CLASSES.index("other")].any()
+
+
+def test_a_frozen_prior_keeps_the_pretrained_classes_through_training() -> None:
+    """With the prior frozen, the trained member's AudioSet map is the start, tempered."""
+    clips, offsets, rows = synthetic_clips()
+    settings = replace(QUICK, prior_trainable=False, prior_scale=2.0, members=1)
+    head = fit_on(
+        {"clean": (offsets, rows)}, clips, np.ones(len(clips), bool), settings
+    )
+    (member,) = head.members
+    np.testing.assert_allclose(
+        member.prior_kernel[WIDTH - len(LOGITS) :],
+        prior_start() * 2.0 / settings.temperature,
+        rtol=1e-6,
+    )
+
+
+def test_negatives_most_like_an_infant_are_the_hard_ones() -> None:
+    """Adult crying, laughing adults, animals and every parent-with-child clip; not cries."""
+
+    def clip(label: str, source: str, orig_class: str) -> Clip:
+        return Clip("a.flac", label, source, "g", 1, orig_class, 5.0)
+
+    assert hard_negative(clip("other", "deeply_nonverbal", "crying_noninfant"))
+    assert hard_negative(clip("other", "esc50", "cat"))
+    assert hard_negative(clip("other", "deeply_parent_child", "parent_reading"))
+    assert not hard_negative(clip("other", "esc50", "rain"))
+    assert not hard_negative(clip("cry", "esc50", "crying_baby"))
+    assert not hard_negative(clip("laughter", "esc50", "laughing"))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.crossval import cv_report, loso_report, source_splits
-from models.data import Clip
+from models.dataset import Clip
 from models.report import render, write_report
 
 HASS_CPU_FIGURES = {
@@ -98,7 +98,10 @@ def _results(ours_separation: float = 4.0) -> dict[str, Any]:
     ours = _model(clips, ours_separation, 0) | {
         "thresholds": {"cry": 0.93, "laughter": 0.9},
         "variants": {
-            "clean": {"cry": variant, "laughter": variant},
+            "clean": {
+                "cry": variant | {"other_label_over": 0.0},
+                "laughter": variant | {"other_label_over": 0.02},
+            },
             "band": {
                 "cry": {"recall": 0.95, "false_positive_rate": 0.012},
                 "laughter": variant,
@@ -140,6 +143,9 @@ def _results(ours_separation: float = 4.0) -> dict[str, Any]:
         "false_per_24h": 0.0,
         "latency_median_s": 1.2,
         "latency_p95_s": 3.1,
+        "bed_cries": 14,
+        "bed_detected": 13,
+        "false_by_kind": {"household": 0, "instrumental": 0, "sung": 0, "noise": 0},
     }
     return json.loads(
         json.dumps(
@@ -164,6 +170,7 @@ def _results(ours_separation: float = 4.0) -> dict[str, Any]:
                     "repeats": 3,
                     "litert": 0.8,
                     "litert_rss_added_mb": 12.0,
+                    "litert_parts": {"frontend": 0.2, "backbone": 0.5, "head": 0.05},
                     "numpy": 6.0,
                     "numpy_rss_added_mb": 14.0,
                     "yamnet_litert": 0.9,
@@ -179,6 +186,26 @@ def _results(ours_separation: float = 4.0) -> dict[str, Any]:
                     "head_folds": [1, 2, 3],
                     "household_clips": 300,
                     "cry_clips": 90,
+                    "parent_singing": {
+                        "soak": 0,
+                        "by_fold": {"1": 11, "2": 0, "3": 12, "4": 0},
+                    },
+                    "nursery": {
+                        "share": 0.2,
+                        "sounds": {"instrumental": 16, "sung": 8, "noise": 7},
+                        "beds": 17,
+                        "played_hours": {
+                            "instrumental": 0.6,
+                            "sung": 0.3,
+                            "noise": 0.35,
+                        },
+                        "negative_hours": {
+                            "household": 3.95,
+                            "instrumental": 0.5,
+                            "sung": 0.25,
+                            "noise": 0.3,
+                        },
+                    },
                     "ours": soak_run
                     | {
                         "false_alarms": [],
@@ -224,6 +251,12 @@ def test_targets_come_from_pooled_out_of_fold_figures_beside_every_baseline(
     assert _row(report, "laughter recall at 1 % clip FPR, pooled out-of-fold")
     assert _row(report, "laughter clips over the cry 1 %-FPR threshold")
     assert _row(report, "cry clips over the laughter 1 %-FPR threshold")
+    assert _row(report, "laughter clips over the default cry threshold").endswith(
+        "| 0.0 % | ✅ |"
+    )
+    assert _row(report, "cry clips over the default laughter threshold").endswith(
+        "| 2.0 % | ❌ |"
+    )
     assert _row(
         report,
         "cry and laughter AUC above both logistic probes' (mn04, YAMNet embeddings)",
@@ -245,6 +278,7 @@ def test_targets_come_from_pooled_out_of_fold_figures_beside_every_baseline(
     )
     cpu = "≤ 2 ms and ≤ YAMNet's | 0.80 ms (YAMNet, Frigate-style, 0.90 ms) | ✅ |"
     assert cpu in report
+    assert "| litert | 0.20 | 0.50 | 0.05 |" in report
     assert "never heard fold 4" in report
 
 
@@ -330,3 +364,66 @@ def test_report_without_a_soak_leaves_its_rows_out(tmp_path: Path, soak: bool) -
     report = path.read_text(encoding="utf-8")
     assert ("## Soak" in report) == soak
     assert ("false cry events per 24 h" in report) == soak
+
+
+def test_the_soak_reports_its_nursery_beds_by_kind_and_names_their_false_alarms(
+    tmp_path: Path,
+) -> None:
+    """Hours and false events per kind of bed, cries over beds, and alarms naming the bed heard."""
+    results = _results()
+    soak = results["soak"]
+    soak["ours"]["false_events"] = 2
+    soak["ours"]["false_per_24h"] = 9.6
+    soak["ours"]["false_by_kind"] = {
+        "household": 1,
+        "instrumental": 0,
+        "sung": 0,
+        "noise": 1,
+    }
+    soak["ours"]["false_alarms"] = [
+        {"t": 3725.0, "clips": ["vacuum_cleaner (esc50/x.flac)"], "beds": []},
+        {"t": 7322.0, "clips": [], "beds": ["noise machine: pink"]},
+    ]
+    soak["ours"]["missed_over_beds"] = [{"t": 900.0, "bed": "noise machine: brown"}]
+
+    report = _report(tmp_path, results)
+
+    section = report[report.index("### Nursery beds") :]
+    assert "| noise machines | 0.35 | 0.30 | 1 | 80.0 | 0 |" in section
+    assert (
+        "| lullabies and songs, instrumental | 0.60 | 0.50 | 0 | 0.0 | 0 |" in section
+    )
+    assert "| household sound (no bed) | 4.75 | 3.95 | 1 | 6.1 | 0 |" in section
+    assert "sung (voice programs)" in section
+    assert "Voice Oohs" in section
+    assert "Cries over a bed detected: 13 / 14; the others: 57 / 58" in section
+    assert (
+        "parent_singing`) among the household clips: 0 (11 in fold 1, 12 in fold 3"
+        in section
+    )
+    assert "- 2:02:02: noise machine: pink" in report
+    assert "- 0:15:00: under noise machine: brown" in section
+    assert "- 1:02:05: vacuum_cleaner (esc50/x.flac)" in report
+    row = _row(
+        report,
+        "false cry events per 24 h in the soak: household sound and ≥ 1 h of lullabies,"
+        " children's songs (sung and instrumental) and noise machines",
+    )
+    assert row.endswith("| 9.6 (YAMNet 0.0); 1.2 h of nursery beds in 6.0 h | ❌ |")
+
+
+def test_a_soak_without_an_hour_of_beds_misses_its_target(tmp_path: Path) -> None:
+    """No false alarm is not enough: the soak must have held an hour of nursery sound."""
+    results = _results()
+    results["soak"]["nursery"]["played_hours"] = {
+        "instrumental": 0.3,
+        "sung": 0.1,
+        "noise": 0.2,
+    }
+    assert _row(
+        _report(tmp_path, results),
+        "false cry events per 24 h in the soak: household sound"
+        " and ≥ 1 h of lullabies, children's songs (sung and instrumental) and noise machines",
+    ).endswith("❌ |")
+    assert "| 0.0 (YAMNet 0.0); 1.2 h of nursery beds" in _report(tmp_path, _results())
+    assert _report(tmp_path, _results()).count("nursery beds in 6.0 h | ✅ |") == 1

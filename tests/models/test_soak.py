@@ -7,26 +7,30 @@ from collections.abc import Generator
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.detector import SoundEvent
-from custom_components.baby_monitor.engine.runtime import ModelRuntime
-from models.data import Clip
+from baby_monitor_engine.backends import ModelRuntime
+from baby_monitor_engine.detector import SoundEvent
+from baby_monitor_engine.pcm import SAMPLE_RATE as RATE
+from models.augment import active_rms
+from models.dataset import Clip
+from models.nursery import Sound
 from models.soak import (
     ATTRIBUTION_S,
+    Bed,
     Cry,
     Piece,
     Programme,
     _blocks,
     duration_errors,
     false_alarms,
+    false_by_kind,
     household,
+    missed_over_beds,
     programme,
     rss_mb,
     run_soak,
     score_events,
     sweep,
 )
-
-RATE = 16000
 
 
 def _noise(seconds: float, seed: int, level: float = 0.05) -> np.ndarray:
@@ -44,8 +48,27 @@ def _cry_like(seconds: float) -> np.ndarray:
     )
 
 
-def _started(t: float) -> SoundEvent:
-    return SoundEvent("cry", "started", t, t, None, 0.99, t, None)
+def _started(t: float, first_window: float | None = None) -> SoundEvent:
+    window = t if first_window is None else first_window
+    return SoundEvent("cry", "started", t, t, None, 0.99, window, None)
+
+
+def _nursery() -> list[Sound]:
+    """One loop of each kind, of different lengths: a tone, a hummed tone and noise."""
+    t = np.arange(3 * RATE) / RATE
+    return [
+        Sound(
+            "lullaby: test (music box, 60 bpm)",
+            "instrumental",
+            np.sin(2 * np.pi * 440 * t).astype(np.float32),
+        ),
+        Sound(
+            "sung lullaby: test (voice oohs, 60 bpm)",
+            "sung",
+            np.sin(2 * np.pi * 330 * t[: 2 * RATE]).astype(np.float32),
+        ),
+        Sound("noise machine: white", "noise", _noise(5.0, 9, 0.3)),
+    ]
 
 
 def test_household_keeps_home_sounds_and_leaves_out_farm_and_street() -> None:
@@ -63,19 +86,23 @@ def test_household_keeps_home_sounds_and_leaves_out_farm_and_street() -> None:
     assert not household(clip("donateacry", "hungry", label="cry"))
 
 
-def test_programme_is_reproducible_and_places_cries_where_it_says() -> None:
-    """The same seed gives the same audio; each cry's onset is where its loud part starts."""
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_programme_is_reproducible_and_places_cries_where_it_says(share: float) -> None:
+    """The same seed gives the same audio, beds or not; each cry's onset is where its loud part starts."""
     negatives = [_noise(4.0, i) for i in range(5)]
     cries = [_cry_like(3.0)]
-    plan, segments = programme(negatives, cries, 0.25, seed=3, cry_every_s=60)
+    plan, segments = programme(
+        negatives, cries, 0.25, 3, 60, _nursery(), nursery_share=share
+    )
     audio = np.concatenate(list(segments))
     again = np.concatenate(
-        list(programme(negatives, cries, 0.25, seed=3, cry_every_s=60)[1])
+        list(programme(negatives, cries, 0.25, 3, 60, _nursery(), share)[1])
     )
 
     assert np.array_equal(audio, again)
     assert plan.seconds == pytest.approx(0.25 * 3600, abs=30)
     assert len(plan.cries) >= 5
+    assert any(cry.bed for cry in plan.cries) == (share > 0)
     for cry in plan.cries:
         assert cry.end - cry.onset == pytest.approx(2.0, abs=0.03)
         start = round(cry.onset * RATE)
@@ -114,7 +141,7 @@ def test_a_false_alarm_names_the_household_sounds_its_windows_heard() -> None:
 
     alarms = false_alarms(plan, [_started(105.0), stray], window_s=7.0)
 
-    assert alarms == [{"t": 502.0, "clips": [5, 1]}]
+    assert alarms == [{"t": 502.0, "clips": [5, 1], "beds": []}]
 
 
 def test_duration_error_is_reported_less_played_length_per_cry() -> None:
@@ -186,6 +213,35 @@ def test_soak_runs_the_live_pipeline_and_reports_memory(
     assert "duration_error_s" in ours
     assert {row["confirm_s"] for row in result["sweep"]} == {0.0, 1.0, 2.0, 3.0}
     assert "yamnet" not in result
+    assert "nursery" not in result
+
+
+def test_soak_with_nursery_beds_reports_their_hours_and_false_events_by_kind(
+    litert_runtime: ModelRuntime,
+) -> None:
+    """The nursery block: sounds per kind, hours played and without a cry, false events per kind."""
+    negatives = [_noise(5.0, i, 0.01) for i in range(3)]
+    result = run_soak(
+        litert_runtime,
+        negatives,
+        [_cry_like(4.0)],
+        0.05,
+        nursery=_nursery(),
+        nursery_share=0.5,
+    )
+
+    nursery = result["nursery"]
+    assert nursery["sounds"] == {"instrumental": 1, "sung": 1, "noise": 1}
+    assert 0 < sum(nursery["played_hours"].values()) <= result["hours"]
+    assert set(nursery["negative_hours"]) == {
+        "household",
+        "instrumental",
+        "sung",
+        "noise",
+    }
+    assert (
+        sum(result["ours"]["false_by_kind"].values()) == result["ours"]["false_events"]
+    )
 
 
 def test_blocks_release_the_programme_once_the_limit_is_reached() -> None:
@@ -207,3 +263,138 @@ def test_blocks_release_the_programme_once_the_limit_is_reached() -> None:
 def test_rss_reads_this_process_resident_memory() -> None:
     """A positive figure in MB, after the heap trim (a no-op where glibc is missing)."""
     assert 1 < rss_mb() < 1_000_000
+
+
+def test_a_six_hour_programme_holds_over_an_hour_of_nursery_beds_with_cries_over_them() -> (
+    None
+):
+    """The default share: ≥ 1 h of beds of 2-6 minutes, every kind, cries still every ~5 minutes."""
+    negatives = [_noise(4.0, i) for i in range(5)]
+    plan, segments = programme(
+        negatives, [_cry_like(5.0)], 6.0, seed=1, nursery=_nursery()
+    )
+    segments.close()
+
+    played = plan.played_hours()
+    assert sum(played.values()) >= 1.0
+    assert all(hours > 0 for hours in played.values())
+    assert all(120 <= bed.end - bed.start <= 360 for bed in plan.beds[:-1])
+    assert 50 <= len(plan.cries) <= 95
+    over = [c for c in plan.cries if c.bed]
+    assert len(over) >= 5
+    for cry in over:  # inside its bed, its attribution span too
+        assert any(
+            b.start <= cry.onset and cry.end + ATTRIBUTION_S <= b.end for b in plan.beds
+        )
+    quiet = plan.hours_by_kind()
+    assert sum(quiet.values()) == pytest.approx(plan.negative_hours)
+    assert quiet["household"] > 3.5
+
+
+def test_without_nursery_sounds_the_programme_is_household_only() -> None:
+    """A share of 0, or no sounds, leaves the beds out."""
+    negatives = [_noise(4.0, i) for i in range(3)]
+    plan, _ = programme(
+        negatives, [_cry_like(3.0)], 0.5, nursery=_nursery(), nursery_share=0.0
+    )
+    assert plan.beds == ()
+    assert programme(negatives, [_cry_like(3.0)], 0.5)[0].beds == ()
+
+
+def test_a_bed_loops_its_sound_at_a_nursery_level_and_cries_play_over_it() -> None:
+    """Between cries a bed repeats its loop exactly; its cries are 5-20 dB louder than it."""
+    negatives = [_noise(4.0, i) for i in range(3)]
+    sounds = _nursery()
+    plan, segments = programme(
+        negatives,
+        [_cry_like(4.0)],
+        1.0,
+        seed=2,
+        cry_every_s=120,
+        nursery=sounds,
+        nursery_share=1.0,
+    )
+    audio = np.concatenate(list(segments))
+
+    assert sum(plan.played_hours().values()) > 0.8
+    checked = heard = 0
+    for bed in plan.beds[:-1]:
+        loop = next(s.loop for s in sounds if s.name == bed.name)
+        start, end = round(bed.start * RATE), round(bed.end * RATE)
+        cries = [c for c in plan.cries if bed.start <= c.onset < bed.end]
+        quiet_from = max([round((c.end) * RATE) for c in cries], default=start)
+        stretch = audio[quiet_from:end]
+        if stretch.size < 2 * loop.size:
+            continue
+        np.testing.assert_allclose(
+            stretch[loop.size :], stretch[: -loop.size], atol=1e-6
+        )
+        level = 20 * np.log10(active_rms(stretch))
+        assert -40.5 <= level <= -19.5
+        for cry in cries:  # the bed under it is the same bed whole loops later
+            onset = round(cry.onset * RATE)
+            later = onset + loop.size * -(-(quiet_from - onset) // loop.size)
+            if later + RATE > end:
+                continue
+            cry_alone = audio[onset : onset + RATE] - audio[later : later + RATE]
+            loud = 20 * np.log10(active_rms(cry_alone))
+            assert level + 5 - 0.5 <= loud <= level + 20 + 0.5
+            heard += 1
+        checked += 1
+    assert checked >= 3
+    assert heard >= 3
+
+
+def test_false_alarms_during_a_bed_are_named_and_counted_by_kind() -> None:
+    """An alarm whose windows heard a bed names it; counts per kind add up to the false events."""
+    plan = Programme(
+        7200.0,
+        (Cry(100.0, 110.0), Cry(2000.0, 2004.0, bed="noise")),
+        (Piece(480.0, 490.0, (3,)),),
+        (
+            Bed(
+                1000.0,
+                1300.0,
+                "lullaby: Brahms' Lullaby (music box, 68 bpm)",
+                "instrumental",
+            ),
+            Bed(1900.0, 2200.0, "noise machine: pink", "noise"),
+        ),
+    )
+    events = [
+        _started(105.0),  # the cry
+        _started(489.0, 485.0),  # household
+        _started(1002.0, 998.0),  # its windows heard the lullaby start
+        _started(1500.0),  # quiet room
+        _started(2001.5),  # the cry over the noise machine
+        _started(2100.0, 2095.0),  # the noise machine alone
+    ]
+
+    alarms = false_alarms(plan, events, window_s=7.0)
+
+    assert [a["beds"] for a in alarms] == [
+        [],
+        ["lullaby: Brahms' Lullaby (music box, 68 bpm)"],
+        [],
+        ["noise machine: pink"],
+    ]
+    assert alarms[0]["clips"] == [3]
+    assert false_by_kind(plan, events, 7.0) == {
+        "household": 2,
+        "instrumental": 1,
+        "sung": 0,
+        "noise": 1,
+    }
+    scored = score_events(plan, events)
+    assert (scored["bed_cries"], scored["bed_detected"]) == (1, 1)
+    assert missed_over_beds(plan, events) == []
+    assert missed_over_beds(plan, events[:4]) == [
+        {"t": 2000.0, "bed": "noise machine: pink"}
+    ]
+    assert scored["false_events"] == 4
+    hours = plan.hours_by_kind()
+    assert hours["instrumental"] == pytest.approx(300 / 3600)
+    assert hours["noise"] == pytest.approx((300 - (2004 + ATTRIBUTION_S - 2000)) / 3600)
+    assert hours["household"] == pytest.approx(
+        plan.negative_hours - 600 / 3600 + 14 / 3600
+    )

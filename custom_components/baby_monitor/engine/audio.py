@@ -17,6 +17,7 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
+from .pcm import SAMPLE_RATE, AudioError, pcm16_to_float
 from .resample import StreamingResampler, resample
 
 __all__ = [
@@ -33,29 +34,17 @@ __all__ = [
 
 type Floats = npt.NDArray[np.float32]
 
-BLOCK_SAMPLES: Final = 160_000
-"""Samples per block `decode_blocks` yields by default (10 s at 16 kHz, 640 kB as float32)."""
+BLOCK_SAMPLES: Final = 10 * SAMPLE_RATE
+"""Samples per block `decode_blocks` yields by default (10 s, 640 kB as float32)."""
 _DECODE_TIMEOUT_S: Final = 300
 """Seconds the decoder may go without producing audio before it is stopped."""
 _STDERR_TAIL_BYTES: Final = 16_384
 """Bytes at the end of ffmpeg's error output searched for the reason it failed."""
 
 
-class AudioError(Exception):
-    """Audio could not be read or decoded; the message names the problem."""
-
-
 def ffmpeg_path() -> str | None:
     """Location of the ffmpeg binary, or None when it is not installed."""
     return shutil.which("ffmpeg")
-
-
-def pcm16_to_float(data: bytes) -> Floats:
-    """Little-endian signed 16-bit PCM to float32 in [-1, 1); a trailing odd byte is ignored."""
-    usable = len(data) - len(data) % 2
-    return np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / np.float32(
-        32768.0
-    )
 
 
 def to_mono(samples: npt.NDArray[np.floating], channels: int) -> Floats:
@@ -171,7 +160,7 @@ def _ffmpeg_blocks(
 
 
 def decode_blocks(
-    path: str | Path, sample_rate: int = 16000, block_samples: int = BLOCK_SAMPLES
+    path: str | Path, sample_rate: int = SAMPLE_RATE, block_samples: int = BLOCK_SAMPLES
 ) -> Generator[Floats]:
     """Decode any file ffmpeg (or, without it, the `wave` module) reads, block by block.
 
@@ -203,6 +192,6 @@ def decode_blocks(
         raise AudioError("no audio samples in file")
 
 
-def decode_file(path: str | Path, sample_rate: int = 16000) -> Floats:
+def decode_file(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Floats:
     """Decode a whole file to one mono float32 array (`decode_blocks` for long recordings)."""
     return np.concatenate(list(decode_blocks(path, sample_rate)))

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .audio import BLOCK_SAMPLES, AudioError, decode_blocks
+from .backends import BACKENDS, ModelRuntime, load_runtime
 from .detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
@@ -27,8 +28,7 @@ from .detector import (
     detect_episodes,
 )
 from .model import DEFAULT_MODEL, ModelError, load_metadata
-from .pipeline import DEFAULT_HOP_S, SCAN_HOP_S, Listener, WindowStream
-from .runtime import BACKENDS, ModelRuntime, load_runtime
+from .pipeline import DEFAULT_HOP_S, SCAN_HOP_S, SoundPipeline, WindowStream
 from .windows import clip_windows
 
 __all__ = ["main", "scan_file"]
@@ -208,7 +208,7 @@ async def _listen(args: argparse.Namespace) -> int:
     from .sources import FFmpegSource, SoundDeviceSource, SourceError  # noqa: PLC0415
 
     runtime = _load(args)
-    listener = Listener(runtime, _configs(runtime, args), args.hop)
+    listener = SoundPipeline(runtime, _configs(runtime, args), args.hop)
     if args.url:
         source: FFmpegSource | SoundDeviceSource = FFmpegSource(
             args.url, realtime=args.realtime

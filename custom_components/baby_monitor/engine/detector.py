@@ -28,8 +28,8 @@ DEFAULT_CONFIRM_S = 3.0
 """Seconds crying must stay above threshold before it counts (the integration's default).
 
 A 7-s window keeps a real cry above threshold for many hops in a row, while most household
-sounds that fool one window do not fool four: the soak's sweep (bench/REPORT.md) shows false
-alarms cut by an order of magnitude for a few lost short clips."""
+sounds that fool one window do not fool several in a row; bench/REPORT.md's soak sweep measures
+what the wait costs and saves."""
 CONFIRMED_SOUNDS = frozenset({"cry"})
 """Sounds that wait for the confirm time. A laugh is over in seconds and a wrongly kept one costs
 only a clip, so laughter counts at its first window."""

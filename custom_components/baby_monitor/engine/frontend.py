@@ -10,6 +10,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 import numpy.typing as npt
 
+from .pcm import SAMPLE_RATE
+
 __all__ = [
     "FrontendConfig",
     "LogScale",
@@ -49,7 +51,7 @@ class LogScale:
 class FrontendConfig:
     """STFT and mel parameters; a frame is emitted for every `hop_length` new samples."""
 
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     n_fft: int = 1024
     win_length: int = 800
     hop_length: int = 400

@@ -9,16 +9,16 @@ import numpy as np
 import numpy.typing as npt
 
 from .audio import sanitize
+from .backends import ModelRuntime
 from .blas import single_threaded
 from .detector import DetectorConfig, SoundDetector, SoundEvent
 from .frontend import FrontendConfig, StreamingFrontend
-from .runtime import ModelRuntime
 from .windows import FrameRing, silence_frame
 
 __all__ = [
     "DEFAULT_HOP_S",
     "SCAN_HOP_S",
-    "Listener",
+    "SoundPipeline",
     "Scored",
     "Window",
     "WindowStream",
@@ -155,7 +155,7 @@ class Scored:
     events: list[SoundEvent]
 
 
-class Listener:
+class SoundPipeline:
     """Frontend + model + detectors for one live source (blocking: run it off the event loop)."""
 
     def __init__(

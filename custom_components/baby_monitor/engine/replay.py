@@ -16,6 +16,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from .pcm import SAMPLE_RATE
+
 __all__ = ["OPENING_S", "SILENT_CLEAR_S", "OpeningCheck"]
 
 type Floats = npt.NDArray[np.float32]
@@ -37,7 +39,7 @@ class OpeningCheck:
         previous: bytes | None,
         *,
         seconds: float = OPENING_S,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         """Compare against `previous`, the digest of the last connection's opening (or None)."""
         self.previous: Final = previous

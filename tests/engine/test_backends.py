@@ -10,16 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from custom_components.baby_monitor.engine.audio import decode_file
-from custom_components.baby_monitor.engine.frontend import FrontendConfig
-from custom_components.baby_monitor.engine.model import ModelMetadata
-from custom_components.baby_monitor.engine.pipeline import Listener
-from custom_components.baby_monitor.engine.runtime import (
-    ModelRuntime,
-    available_backends,
-    load_runtime,
-)
-from custom_components.baby_monitor.engine.windows import clip_windows
+from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.backends import ModelRuntime, available_backends, load_runtime
+from baby_monitor_engine.frontend import FrontendConfig
+from baby_monitor_engine.model import ModelMetadata
+from baby_monitor_engine.pipeline import SoundPipeline
+from baby_monitor_engine.windows import clip_windows
 
 
 def test_numpy_executor_matches_litert_on_real_windows(
@@ -74,7 +70,7 @@ def test_asking_for_a_missing_backend_says_it_is_not_installed(
     """`--backend tflite` where tflite-runtime is absent names the backend and the reason."""
     monkeypatch.setitem(sys.modules, "tflite_runtime", None)
     monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
-    from custom_components.baby_monitor.engine.model import ModelError
+    from baby_monitor_engine.model import ModelError
 
     with pytest.raises(ModelError, match="tflite: not installed"):
         load_runtime(meta, "tflite")
@@ -166,7 +162,7 @@ def test_a_stream_embeds_each_patch_once(
 
     The scores are those of each window scored on its own.
     """
-    from custom_components.baby_monitor.engine.tflite import NumpyInterpreter
+    from baby_monitor_engine.tflite import NumpyInterpreter
 
     runtime = load_runtime(meta, "numpy")
     calls: list[int] = []
@@ -177,7 +173,7 @@ def test_a_stream_embeds_each_patch_once(
         invoke(self)
 
     monkeypatch.setattr(NumpyInterpreter, "invoke", counted)
-    listener = Listener(runtime, hop_s=1.0)
+    listener = SoundPipeline(runtime, hop_s=1.0)
     audio = np.random.default_rng(0).normal(0, 0.05, 20 * 16000).astype(np.float32)
     scored = listener.feed(audio)
     windows = len(scored)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from custom_components.baby_monitor.engine.audio import decode_file
+from baby_monitor_engine.audio import decode_file
+from baby_monitor_engine.pcm import float_to_pcm16, pcm16_to_float
 
 __all__ = ["Clip", "load_audio", "read_manifest", "trim_silence"]
 
@@ -61,12 +62,10 @@ def load_audio(
         key = hashlib.sha1(clip.path.encode()).hexdigest()[:16]
         cached = cache_dir / f"{key}.npy"
         if cached.exists():
-            return np.asarray(np.load(cached), dtype=np.float32) / np.float32(32768.0)
+            return pcm16_to_float(np.load(cached).astype("<i2").tobytes())
         audio = decode_file(data_dir / clip.path)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(
-            cached, np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
-        )
+        np.save(cached, float_to_pcm16(audio))
         return audio
 
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -1,4 +1,4 @@
-"""Model runtimes: LiteRT, tflite-runtime or the built-in numpy executor, behind one interface."""
+"""Inference backends: LiteRT, tflite-runtime or the built-in numpy executor, behind one interface."""
 
 from __future__ import annotations
 
