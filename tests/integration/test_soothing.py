@@ -41,8 +41,27 @@ def _soothing(name: str, seconds: float, rms: float) -> npt.NDArray[np.float32]:
 
 
 @pytest.mark.usefixtures("no_drops")
-@pytest.mark.parametrize("soothing", list(SOOTHING))
-@pytest.mark.parametrize("cry_source", ["esc50", "donateacry"])
+@pytest.mark.parametrize(
+    ("cry_source", "soothing"),
+    [
+        pytest.param(
+            cry_source,
+            soothing,
+            id=f"{cry_source}-{soothing}",
+            marks=[
+                pytest.mark.xfail(
+                    strict=True,
+                    reason="issue 23: this cry under white noise at equal level peaks "
+                    "at 0.66 with the v2 head, under its 0.75 default",
+                )
+            ]
+            if (cry_source, soothing) == ("esc50", "white_noise")
+            else [],
+        )
+        for cry_source in ("esc50", "donateacry")
+        for soothing in SOOTHING
+    ],
+)
 async def test_a_cry_is_heard_through_the_soothing_audio(
     hass: HomeAssistant,
     room: Room,
