@@ -77,13 +77,13 @@ EXTRA_TEXT = {
 }
 
 
-def _extras(settings: dict[str, Any]) -> list[str]:
+def _extras(settings: Mapping[str, Any]) -> list[str]:
     """End the augmentation sentence with the recipe's training-only variants."""
     extras = [EXTRA_TEXT.get(name, name) for name in settings.get("extra_variants", ())]
     return [f"and, for training only, {'; '.join(extras)}." if extras else "."]
 
 
-def _laughs_as_cries(metrics: dict[str, Any]) -> str:
+def _laughs_as_cries(metrics: Mapping[str, Any]) -> str:
     """Say how many laughs score over the cry thresholds (the 1 % point, the default)."""
     cross = metrics["cv"]["cry"]["others_over_threshold"]["laughter"]
     default = metrics["variants"]["clean"]["cry"].get("other_label_over")
