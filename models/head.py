@@ -448,6 +448,7 @@ def write_model(
             "patch_s": PATCH_S,
             "patch_hop_s": PATCH_HOP_S,
             "features": features,
+            "embedding": EMBEDDING,
             "network": "EfficientAT mn04 (MIT), AudioSet-pretrained, frozen",
         },
         "input": {

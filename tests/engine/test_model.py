@@ -82,10 +82,21 @@ def test_backbone_whose_rows_do_not_fit_the_head(model_copy: Path) -> None:
     """Metadata promising rows of another width than the backbone gives is named."""
     data = json.loads(model_copy.read_text())
     data["backbone"]["features"] = 100
+    data["backbone"]["embedding"] = 64
     data["input"]["shape"] = [1, 6, 100]
     model_copy.write_text(json.dumps(data))
     with pytest.raises(ModelError, match="takes input|gives 398 features"):
         load_runtime(load_metadata(model_copy), "numpy")
+
+
+@pytest.mark.parametrize("embedding", [0, 399, True, "384"])
+def test_embedding_columns_outside_the_row(model_copy: Path, embedding: object) -> None:
+    """The embedding a room's learning compares patches on must be part of the row."""
+    data = json.loads(model_copy.read_text())
+    data["backbone"]["embedding"] = embedding
+    model_copy.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=r"backbone embedding must be 1\.\.398 columns"):
+        load_metadata(model_copy)
 
 
 def test_corrupt_backbone_is_named(model_copy: Path) -> None:

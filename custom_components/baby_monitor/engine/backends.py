@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from .blas import single_threaded
 from .model import ModelError, ModelMetadata, spread_scores
+from .room import RoomHead
 
 __all__ = [
     "BACKENDS",
@@ -202,6 +203,59 @@ class ModelRuntime:
             return None
         return EmbeddingCache(self.meta.window_frames)
 
+    def patch_ends(self, end: int) -> list[int]:
+        """Frame numbers the window's patches end at, oldest first, for a window ending at `end`."""
+        hop, count = self.meta.patch_hop_frames, self.meta.patches
+        return [end - (count - 1 - index) * hop for index in range(count)]
+
+    def window_rows(
+        self,
+        features: npt.NDArray[np.float32],
+        *,
+        end: int | None = None,
+        cache: EmbeddingCache | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """Backbone rows (patches, features) of one window's patches, oldest first.
+
+        `end` (the stream frame the window ends at) and `cache` let a stream reuse the rows
+        of patches an earlier window already embedded.
+        """
+        if self._backbone is None:
+            raise ModelError(f"model {self.meta.model_path.name} has no backbone")
+        meta = self.meta
+        size, hop, count = meta.patch_frames, meta.patch_hop_frames, meta.patches
+        keys: list[int | None] = (
+            [None] * count if end is None or cache is None else list(self.patch_ends(end))
+        )
+        rows = []
+        for index, key in enumerate(keys):
+            row = None if key is None or cache is None else cache.get(key)
+            if row is None:
+                stop = len(features) - (count - 1 - index) * hop
+                row = self._backbone(features[stop - size : stop])
+                if key is not None and cache is not None:
+                    cache.put(key, row)
+            rows.append(row)
+        return np.stack(rows)
+
+    def patch_probabilities(
+        self, rows: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """The head's raw probabilities (rows, labels) of each patch row on its own."""
+        count = self.meta.patches
+        return np.stack(
+            [self._head(np.repeat(row[None, :], count, axis=0)) for row in rows]
+        )
+
+    def score_rows(
+        self, rows: npt.NDArray[np.float32], room: RoomHead | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Probabilities (labels,) of a window's patch rows, corrected for `room` if given."""
+        if room is None or room.empty:
+            return self._reported(self._head(rows))
+        adjusted = room.adjust(self.patch_probabilities(rows), rows)
+        return self._reported(np.asarray(adjusted.max(axis=0), np.float32))
+
     def predict(
         self,
         features: npt.NDArray[np.float32],
@@ -211,25 +265,11 @@ class ModelRuntime:
     ) -> npt.NDArray[np.float32]:
         """Probabilities, shape (labels,), for one window of log-mel features.
 
-        `end` (the stream frame the window ends at) and `cache` let a stream reuse the rows
-        of patches an earlier window already embedded.
+        `end` and `cache` are `window_rows`'.
         """
         if self._backbone is None:
             return self._reported(self._head(features))
-        meta = self.meta
-        size, hop = meta.patch_frames, meta.patch_hop_frames
-        count = meta.patches
-        rows = []
-        for index in range(count):
-            stop = len(features) - (count - 1 - index) * hop
-            key = None if end is None else end - (count - 1 - index) * hop
-            row = None if cache is None or key is None else cache.get(key)
-            if row is None:
-                row = self._backbone(features[stop - size : stop])
-                if cache is not None and key is not None:
-                    cache.put(key, row)
-            rows.append(row)
-        return self._reported(self._head(np.stack(rows)))
+        return self.score_rows(self.window_rows(features, end=end, cache=cache))
 
     def _reported(
         self, probabilities: npt.NDArray[np.float32]

@@ -79,6 +79,13 @@ class Backbone:
     patch_s: float
     patch_hop_s: float
     features: int
+    embedding: int = 0
+    """Leading columns of a row that are the backbone's embedding (the rest: its class logits)."""
+
+    @property
+    def embedding_columns(self) -> int:
+        """Columns a room's learning compares patches on (all of them when not given)."""
+        return self.embedding or self.features
 
     def read_model(self) -> bytes:
         """Return the backbone's `.tflite` bytes, checked against the metadata."""
@@ -249,10 +256,17 @@ def _backbone(data: dict[str, Any], source: Path) -> Backbone | None:
     name = str(_require(part, "file", str, source))
     if Path(name).name != name:
         raise ModelError(f"model metadata {source}: backbone file must sit beside it")
+    features = int(_require(part, "features", int, source))
+    embedding = part.get("embedding", features)
+    if isinstance(embedding, bool) or not isinstance(embedding, int) or not 0 < embedding <= features:
+        raise ModelError(
+            f"model metadata {source}: backbone embedding must be 1..{features} columns"
+        )
     return Backbone(
         model_path=source.with_name(name),
         sha256=str(_require(part, "sha256", str, source)),
         patch_s=float(_require(part, "patch_s", (int, float), source)),
         patch_hop_s=float(_require(part, "patch_hop_s", (int, float), source)),
-        features=int(_require(part, "features", int, source)),
+        features=features,
+        embedding=embedding,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +13,7 @@ from .backends import ModelRuntime
 from .blas import single_threaded
 from .detector import DetectorConfig, SoundDetector, SoundEvent
 from .frontend import FrontendConfig, StreamingFrontend
+from .room import HEARD_SHARE, HeardLog, RoomHead
 from .windows import FrameRing, silence_frame
 
 __all__ = [
@@ -153,6 +154,8 @@ class Scored:
     probabilities: dict[str, float]
     level_dbfs: float
     events: list[SoundEvent]
+    heard: dict[str, int] = field(default_factory=dict)
+    """Per sound, the id of the heard stretch this window belongs to (see room.HeardLog)."""
 
 
 class SoundPipeline:
@@ -176,20 +179,34 @@ class SoundPipeline:
             label: SoundDetector(label, config) for label, config in configs.items()
         }
         self._cache = runtime.new_cache()
+        self.room: RoomHead | None = None
+        """What the room has learnt; swapped whole, never changed in place."""
+        self.heard = HeardLog(
+            {label: HEARD_SHARE * c.threshold for label, c in configs.items()}
+        )
 
     def score(self, window: Window) -> Scored:
         """Run the model on one window and advance the detectors."""
-        probs = self.runtime.predict(window.features, end=window.end, cache=self._cache)
+        runtime = self.runtime
+        heard: dict[str, int] = {}
+        if runtime.meta.backbone is None:
+            probs = runtime.predict(window.features)
+        else:
+            rows = runtime.window_rows(window.features, end=window.end, cache=self._cache)
+            probs = runtime.score_rows(rows, self.room)
         named = {
-            label: float(p)
-            for label, p in zip(self.runtime.meta.labels, probs, strict=True)
+            label: float(p) for label, p in zip(runtime.meta.labels, probs, strict=True)
         }
+        if runtime.meta.backbone is not None:
+            heard = self.heard.update(
+                window.t, named, rows, runtime.patch_ends(window.end)
+            )
         events = [
             event
             for label, detector in self.detectors.items()
             if (event := detector.update(window.t, named[label])) is not None
         ]
-        return Scored(window.t, named, window.level_dbfs, events)
+        return Scored(window.t, named, window.level_dbfs, events, heard)
 
     def feed(self, samples: npt.ArrayLike) -> list[Scored]:
         """Push audio and score every window it completes."""
