@@ -25,6 +25,7 @@ from .const import (
 )
 from .data import BabyMonitorConfigEntry, BabyMonitorData
 from .engine.model import ModelError
+from .learning import RoomLearning, async_remove_learnt
 from .issues import ISSUES, async_raise_issue, async_withdraw_issue, has_issue
 from .migration import change_placeholders, migrate_thresholds, model_thresholds
 from .runtime import BabyMonitorRuntime, DetectionSettings, load_model
@@ -34,6 +35,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
+    Platform.BUTTON,
     Platform.EVENT,
     Platform.IMAGE,
     Platform.SENSOR,
@@ -118,7 +120,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BabyMonitorConfigEntry) 
     entry.async_on_unload(runtime.async_add_audio_listener(clips.async_handle_audio))
     entry.async_on_unload(runtime.async_add_event_listener(clips.async_handle_event))
     entry.async_on_unload(runtime.async_add_pause_listener(clips.async_forget))
-    entry.runtime_data = BabyMonitorData(runtime, clips)
+    learning = RoomLearning(hass, entry, runtime)
+    await learning.async_load()
+    entry.runtime_data = BabyMonitorData(runtime, clips, learning)
     _async_remove_undetected(hass, entry, runtime.settings.sounds)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_create_background_task(
@@ -139,9 +143,11 @@ async def async_unload_entry(
 async def async_remove_entry(
     hass: HomeAssistant, entry: BabyMonitorConfigEntry
 ) -> None:
-    """Withdraw the entry's repair issues; delete its clips unless its options keep them."""
+    """Withdraw the entry's repair issues and forget what it learnt; delete its clips unless
+    its options keep them."""
     for key in ISSUES:
         async_withdraw_issue(hass, key, entry.entry_id)
+    await async_remove_learnt(hass, entry.entry_id)
     await async_remove_clips(hass, entry)
 
 

@@ -25,6 +25,7 @@ from .runtime import BabyMonitorRuntime
 PARALLEL_UPDATES = 0
 
 ATTR_STARTED_AT = "started_at"
+ATTR_EPISODE = "episode"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,10 +81,14 @@ class BabyMonitorBinarySensor(BabyMonitorEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """When the sound began (its estimated start, not when it was confirmed), while on."""
+        """While on: when the sound began (its estimated start, not when it was confirmed) and
+        the episode a verdict (`baby_monitor.teach`) would refer to."""
         if not self.is_on or self._started_at is None:
             return None
-        return {ATTR_STARTED_AT: self._started_at}
+        return {
+            ATTR_STARTED_AT: self._started_at,
+            ATTR_EPISODE: self.runtime.episodes.get(self.entity_description.sound),
+        }
 
     async def async_added_to_hass(self) -> None:
         """Follow the runtime's sound events too."""

@@ -73,6 +73,7 @@ ISSUE_MODEL_ERROR: Final = "model_error"
 ISSUE_CLIPS_UNWRITABLE: Final = "clips_unwritable"
 ISSUE_SCORING_FAILED: Final = "scoring_failed"
 ISSUE_THRESHOLDS_MIGRATED: Final = "thresholds_migrated"
+ISSUE_LEARNT_RESET: Final = "learnt_reset"
 
 SOUND_ENTITY_KEYS: Final = {
     LABEL_CRY: (
@@ -81,6 +82,7 @@ SOUND_ENTITY_KEYS: Final = {
         "cry_episodes_today",
         "crying_time_today",
         "last_cry",
+        "not_a_cry",
     ),
     LABEL_LAUGHTER: ("laughing", "laughter_probability", "laughter_episodes_today"),
 }

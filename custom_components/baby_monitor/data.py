@@ -1,4 +1,4 @@
-"""What a loaded entry holds: its runtime and its clip recorder, side by side."""
+"""What a loaded entry holds: its runtime, its clip recorder and its learning, side by side."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from homeassistant.config_entries import ConfigEntry
 
 from .clips import ClipRecorder
+from .learning import RoomLearning
 from .runtime import BabyMonitorRuntime
 
 
 @dataclass(slots=True)
 class BabyMonitorData:
-    """The entry's runtime data: the listening runtime and the recorder fed by its hooks."""
+    """The entry's runtime data: the listening runtime, the recorder fed by its hooks and what
+    the room has learnt."""
 
     runtime: BabyMonitorRuntime
     clips: ClipRecorder
+    learning: RoomLearning
 
 
 type BabyMonitorConfigEntry = ConfigEntry[BabyMonitorData]

@@ -37,7 +37,12 @@ async def async_get_config_entry_diagnostics(
             "setup_error": setup_error,
         },
         "runtime": (
-            {**loaded.runtime.diagnostics(), "clips": loaded.clips.diagnostics()}
+            {
+                **loaded.runtime.diagnostics(),
+                "clips": loaded.clips.diagnostics(),
+                # counts only: the examples are features of what the room heard
+                "learnt_examples": loaded.learning.counts(),
+            }
             if loaded is not None
             else None
         ),

@@ -8,6 +8,7 @@ from homeassistant.helpers import issue_registry as ir
 from .const import (
     DOMAIN,
     ISSUE_CLIPS_UNWRITABLE,
+    ISSUE_LEARNT_RESET,
     ISSUE_MODEL_ERROR,
     ISSUE_SCORING_FAILED,
     ISSUE_SOURCE_DOWN,
@@ -20,6 +21,7 @@ ISSUES = (
     ISSUE_SCORING_FAILED,
     ISSUE_CLIPS_UNWRITABLE,
     ISSUE_THRESHOLDS_MIGRATED,
+    ISSUE_LEARNT_RESET,
 )
 """Every issue a room can raise (problems and the one-time notice); a removed room withdraws them all."""
 

@@ -49,6 +49,7 @@ from .engine.health import ScoringHealth
 from .engine.model import DEFAULT_MODEL, load_metadata
 from .engine.pipeline import DEFAULT_HOP_S, Scored, SoundPipeline, Window
 from .engine.replay import OpeningCheck
+from .engine.room import RoomHead
 from .engine.sources import AudioSource, SourceError
 from .issues import async_raise_issue, async_withdraw_issue
 from .source import async_create_source, describe_source
@@ -146,6 +147,8 @@ class BabyMonitorRuntime:
         self.level_dbfs: float | None = None
         self.probabilities: dict[str, float] = {}
         self.active = dict.fromkeys(settings.sounds, False)
+        self.episodes: dict[str, int] = {}
+        """Per sound, the heard stretch (room.HeardLog id) its latest event belongs to."""
         self.windows_scored = 0
         self.windows_dropped = 0
         self._published_t = -math.inf  # stream time of the last entity update
@@ -486,6 +489,8 @@ class BabyMonitorRuntime:
         self.probabilities = scored.probabilities
         self._call_each(self._window_listeners, window, scored)
         for event in scored.events:
+            if event.kind == "started" and event.label in scored.heard:
+                self.episodes[event.label] = scored.heard[event.label]
             self._dispatch(event)
         # negative after a reconnect has restarted the stream clock
         since = window.t - self._published_t
@@ -502,6 +507,7 @@ class BabyMonitorRuntime:
                 if (event := detector.reset(t)) is not None:
                     self._dispatch(event)
             self.pipeline.stream.reset()
+            self.pipeline.heard.close()
             self.level_dbfs = None
             self.probabilities = {}
             self._notify()
@@ -522,8 +528,18 @@ class BabyMonitorRuntime:
                 "type": event_type(event),
                 "confidence": round(event.confidence, 3),
                 "duration": round(event.duration, 1),
+                "episode": self.episodes.get(event.label),
             },
         )
+
+    async def async_with_model[T](self, job: Callable[[], T]) -> T:
+        """Run `job` in the executor between two windows: it may use the model's interpreters."""
+        async with self._lock:
+            return await self.hass.async_add_executor_job(job)
+
+    def set_room(self, room: RoomHead | None) -> None:
+        """Score from the next window on with what the room has learnt (None: as shipped)."""
+        self.pipeline.room = room
 
     @callback
     def _notify(self) -> None:

@@ -158,6 +158,15 @@ async def async_setup_entry(
         for description in STATISTICS_SENSORS
         if description.sound in sounds
     )
+    if entry.runtime_data.learning.supported:
+        async_add_entities([BabyMonitorLearntSensor(entry, LEARNT_EXAMPLES)])
+
+
+LEARNT_EXAMPLES = SensorEntityDescription(
+    key="learnt_examples",
+    translation_key="learnt_examples",
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
 
 
 class BabyMonitorSensor(BabyMonitorEntity, SensorEntity):
@@ -288,3 +297,42 @@ class BabyMonitorStatisticsSensor(BabyMonitorEntity, RestoreEntity, SensorEntity
             self._cancel_midnight()
             self._cancel_midnight = None
         self._set_refresh(False)
+
+
+class BabyMonitorLearntSensor(BabyMonitorEntity, SensorEntity):
+    """How many examples the room was taught; per sound and verdict in its attributes."""
+
+    def __init__(
+        self, entry: BabyMonitorConfigEntry, description: SensorEntityDescription
+    ) -> None:
+        """Follow the room's learning."""
+        super().__init__(entry, description)
+        self.learning = entry.runtime_data.learning
+
+    @property
+    def available(self) -> bool:
+        """Always available: what the room learnt does not depend on its source."""
+        return True
+
+    @property
+    def native_value(self) -> int:
+        """Examples taught, all sounds and verdicts."""
+        return len(self.learning.examples)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, int]:
+        """Examples per sound and verdict, e.g. `cry_not_this_sound`."""
+        return {
+            f"{sound}_{verdict}": count
+            for sound, verdicts in self.learning.counts().items()
+            for verdict, count in verdicts.items()
+        }
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the examples, not the runtime's window updates."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.learning.async_add_listener(self.async_write_ha_state))
+
+    @callback
+    def _handle_update(self) -> None:
+        """Skip the runtime's window updates: the count changes with verdicts only."""

@@ -1,4 +1,5 @@
-"""Actions of Baby Monitor: keep the last seconds of a room's audio as a clip (admins only)."""
+"""Actions of Baby Monitor: keep the last seconds of a room's audio as a clip (admins only),
+and teach a room what a sound it heard was."""
 
 from __future__ import annotations
 
@@ -23,27 +24,51 @@ from homeassistant.helpers import (
 )
 
 from .clips import DEFAULT_MANUAL_S, MAX_MANUAL_S, ClipRecorder
-from .const import DOMAIN
-from .data import BabyMonitorConfigEntry
+from .const import DOMAIN, SOUNDS
+from .data import BabyMonitorConfigEntry, BabyMonitorData
+from .engine.room import VERDICTS
 
 SERVICE_SAVE_CLIP: Final = "save_clip"
+SERVICE_TEACH: Final = "teach"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_DURATION: Final = "duration"
+ATTR_SOUND: Final = "sound"
+ATTR_VERDICT: Final = "verdict"
+ATTR_EPISODE: Final = "episode"
+
+ROOM_FIELDS: Final = {
+    vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+    vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
+    vol.Optional(ATTR_ENTITY_ID): cv.comp_entity_ids,
+}
+"""The room is given as its entry, its device or one of its entities."""
+_ONE_ROOM = cv.has_at_least_one_key(ATTR_CONFIG_ENTRY_ID, ATTR_DEVICE_ID, ATTR_ENTITY_ID)
 
 SAVE_CLIP_SCHEMA: Final = vol.All(
     vol.Schema(
         {
-            vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
-            vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
-            vol.Optional(ATTR_ENTITY_ID): cv.comp_entity_ids,
+            **ROOM_FIELDS,
             vol.Optional(ATTR_DURATION, default=DEFAULT_MANUAL_S): vol.All(
                 vol.Coerce(float), vol.Range(min=1, max=MAX_MANUAL_S)
             ),
         }
     ),
-    cv.has_at_least_one_key(ATTR_CONFIG_ENTRY_ID, ATTR_DEVICE_ID, ATTR_ENTITY_ID),
+    _ONE_ROOM,
 )
-"""The room is given as its entry, its device or one of its entities."""
+TEACH_SCHEMA: Final = vol.All(
+    vol.Schema(
+        {
+            **ROOM_FIELDS,
+            vol.Required(ATTR_SOUND): vol.In(SOUNDS),
+            vol.Required(ATTR_VERDICT): vol.In(VERDICTS),
+            # the `episode` attribute of the sound's event or binary sensor; latest if empty
+            vol.Optional(ATTR_EPISODE): vol.Any(
+                None, vol.All(vol.Coerce(int), vol.Range(min=1))
+            ),
+        }
+    ),
+    _ONE_ROOM,
+)
 
 
 @callback
@@ -54,6 +79,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_SAVE_CLIP,
         _async_save_clip,
         schema=SAVE_CLIP_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_TEACH,
+        _async_teach,
+        schema=TEACH_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
 
@@ -108,8 +140,8 @@ def _target_entry_id(hass: HomeAssistant, call: ServiceCall) -> str:
     return entry_ids.pop()
 
 
-def _clip_recorder(hass: HomeAssistant, entry_id: str) -> ClipRecorder:
-    """Find the clip recorder of a loaded Baby Monitor entry; translated errors otherwise."""
+def _room(hass: HomeAssistant, entry_id: str) -> BabyMonitorData:
+    """Find the runtime data of a loaded Baby Monitor entry; translated errors otherwise."""
     entry: BabyMonitorConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
         raise ServiceValidationError(
@@ -123,12 +155,21 @@ def _clip_recorder(hass: HomeAssistant, entry_id: str) -> ClipRecorder:
             translation_key="entry_not_loaded",
             translation_placeholders={"room": entry.title},
         )
-    return entry.runtime_data.clips
+    return entry.runtime_data
 
 
 async def _async_save_clip(call: ServiceCall) -> ServiceResponse:
     """Save the last `duration` seconds heard; returns where the clip went if asked."""
     await _async_require_admin(call)
-    recorder = _clip_recorder(call.hass, _target_entry_id(call.hass, call))
+    recorder: ClipRecorder = _room(call.hass, _target_entry_id(call.hass, call)).clips
     clip = await recorder.async_save_last(call.data[ATTR_DURATION])
     return clip.as_dict() if call.return_response else None
+
+
+async def _async_teach(call: ServiceCall) -> ServiceResponse:
+    """Teach the room that an episode it heard was (or was not) the sound; returns the counts."""
+    learning = _room(call.hass, _target_entry_id(call.hass, call)).learning
+    await learning.async_teach(
+        call.data[ATTR_SOUND], call.data[ATTR_VERDICT], call.data.get(ATTR_EPISODE)
+    )
+    return {"examples": learning.counts()} if call.return_response else None

@@ -33,6 +33,7 @@ from custom_components.baby_monitor.const import (
 )
 from custom_components.baby_monitor.engine.backends import ModelRuntime
 from custom_components.baby_monitor.engine.model import ModelMetadata
+from custom_components.baby_monitor.engine.room import RoomHead
 from custom_components.baby_monitor.engine.sources import SourceError
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
 from homeassistant.const import EVENT_STATE_CHANGED
@@ -218,34 +219,87 @@ def no_drops() -> Generator[None]:
         yield
 
 
+def _key(row: npt.NDArray[np.float32]) -> bytes:
+    """A patch row as a room stores it (float16), to look its scores up by."""
+    return row.astype(np.float16).tobytes()
+
+
 class ScriptedRuntime:
-    """A model runtime whose probabilities follow a script, one row per window."""
+    """A model runtime whose probabilities follow a script, one row per window.
+
+    Each patch's row is a fingerprint of its audio (mean log-mel per band, then zeros), so
+    the same sound gives the same rows and what a room learns from them applies to it.
+    """
 
     def __init__(
         self,
         meta: ModelMetadata,
         script: Iterable[tuple[float, float]] = (),
         delay_s: float = 0.0,
+        scored: dict[bytes, npt.NDArray[np.float32]] | None = None,
     ) -> None:
-        """Play `script` (cry, laughter) rows, then (0, 0)."""
+        """Play `script` (cry, laughter) rows, then (0, 0).
+
+        `scored` remembers each patch's scores; shared by the runtimes of one test, it keeps
+        the head deterministic across reloads, as a real one is.
+        """
         self.meta = meta
         self.backend = "scripted"
         self.script = list(script)
         self.delay_s = delay_s
         self.calls = 0
+        self.scored = {} if scored is None else scored
 
     def new_cache(self) -> None:
         """Keep no patch rows: the script stands in for backbone and head."""
 
-    def predict(
+    def patch_ends(self, end: int) -> list[int]:
+        """Frames the window's patches end at, as the real runtime counts them."""
+        hop, count = self.meta.patch_hop_frames, self.meta.patches
+        return [end - (count - 1 - index) * hop for index in range(count)]
+
+    def window_rows(
         self, features: npt.NDArray[np.float32], **_: object
     ) -> npt.NDArray[np.float32]:
-        """Return the next scripted row (blocking, like a real model)."""
+        """Fingerprints of the window's patches."""
+        meta = self.meta
+        size, hop, count = meta.patch_frames, meta.patch_hop_frames, meta.patches
+        rows = np.zeros((count, meta.input_shape[-1]), np.float32)
+        for index in range(count):
+            stop = len(features) - (count - 1 - index) * hop
+            bands = features[stop - size : stop].mean(axis=0)
+            rows[index, : bands.size] = bands - bands.mean() + 1e-3 * (index + 1)
+        return rows
+
+    def patch_probabilities(
+        self, rows: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """A patch scores as the loudest window it was scored in did (0 if never)."""
+        zero = np.zeros(len(self.meta.labels), np.float32)
+        return np.stack([self.scored.get(_key(row), zero) for row in rows])
+
+    def score_rows(
+        self, rows: npt.NDArray[np.float32], room: RoomHead | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Return the next scripted row (blocking, like a real model), corrected by `room`."""
         if self.delay_s:
             time.sleep(self.delay_s)
         row = self.script[self.calls] if self.calls < len(self.script) else (0.0, 0.0)
         self.calls += 1
-        return np.asarray(row, dtype=np.float32)
+        scores = np.asarray(row, dtype=np.float32)
+        for patch in rows:
+            key = _key(patch)
+            self.scored[key] = np.maximum(self.scored.get(key, scores), scores)
+        if room is None or room.empty:
+            return scores
+        patches = np.repeat(scores[None, :], len(rows), axis=0)
+        return room.adjust(patches, rows).max(axis=0)
+
+    def predict(
+        self, features: npt.NDArray[np.float32], **_: object
+    ) -> npt.NDArray[np.float32]:
+        """Score one window as the sound pipeline does."""
+        return self.score_rows(self.window_rows(features))
 
 
 @pytest.fixture
@@ -260,9 +314,10 @@ def scripted_model(
 ) -> Generator[Callable[[], ScriptedRuntime]]:
     """Replace the model with a ScriptedRuntime; returns a getter for the last one loaded."""
     loaded: list[ScriptedRuntime] = []
+    scored: dict[bytes, npt.NDArray[np.float32]] = {}
 
     def load(meta: ModelMetadata, backend: str = "auto") -> ModelRuntime:
-        runtime = ScriptedRuntime(meta, script)
+        runtime = ScriptedRuntime(meta, script, scored=scored)
         loaded.append(runtime)
         return runtime  # type: ignore[return-value]
 

@@ -667,12 +667,22 @@ class LoudModel:
     def new_cache(self) -> None:
         """Keep no patch rows: this stand-in reads the window's features itself."""
 
-    def predict(
+    def patch_ends(self, end: int) -> list[int]:
+        """One stand-in patch per window."""
+        return [end]
+
+    def window_rows(
         self, features: npt.NDArray[np.float32], **_: object
+    ) -> npt.NDArray[np.float32]:
+        """One row: the window's loudest log-mel value."""
+        return np.array([[features.max()]], np.float32)
+
+    def score_rows(
+        self, rows: npt.NDArray[np.float32], room: object = None
     ) -> npt.NDArray[np.float32]:
         """Cry if any frame is loud (log-mel silence is about -1.4, a 0.5 tone about 1.7)."""
         time.sleep(self.delay_s)
-        return np.array([0.99 if features.max() > 1.0 else 0.0, 0.0], np.float32)
+        return np.array([0.99 if rows.max() > 1.0 else 0.0, 0.0], np.float32)
 
 
 class PacedSource(FakeSource):

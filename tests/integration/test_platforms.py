@@ -12,21 +12,14 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
+from custom_components.baby_monitor import PLATFORMS
+
 from .conftest import Room, silence
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.freeze_time("2025-06-01 20:00:00+00:00")
-@pytest.mark.parametrize(
-    "platform",
-    [
-        Platform.BINARY_SENSOR,
-        Platform.EVENT,
-        Platform.IMAGE,
-        Platform.SENSOR,
-        Platform.SWITCH,
-    ],
-)
+@pytest.mark.parametrize("platform", PLATFORMS)
 async def test_entities(
     hass: HomeAssistant,
     listening_room: Room,

@@ -53,18 +53,18 @@ def breakdown(
 ) -> Generator[Breakdown]:
     """Let a test break the scripted model (released at the end, so no thread hangs on)."""
     item = Breakdown()
-    predict = ScriptedRuntime.predict
+    score_rows = ScriptedRuntime.score_rows
 
     def broken(
-        model: ScriptedRuntime, features: npt.NDArray[np.float32], **kwargs: Any
+        model: ScriptedRuntime, rows: npt.NDArray[np.float32], *args: Any
     ) -> npt.NDArray[np.float32]:
         call, item.calls = item.calls, item.calls + 1
         item.hang.wait(timeout=30)
         if item.failing(call):
             raise FloatingPointError(f"window {call} is broken")
-        return predict(model, features, **kwargs)
+        return score_rows(model, rows, *args)
 
-    monkeypatch.setattr(ScriptedRuntime, "predict", broken)
+    monkeypatch.setattr(ScriptedRuntime, "score_rows", broken)
     yield item
     item.hang.set()
 

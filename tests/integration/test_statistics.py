@@ -393,7 +393,12 @@ async def test_unticking_a_sound_removes_its_statistics(
         if registered.domain == "sensor"
     } == {
         f"{entry.entry_id}-{key}"
-        for key in ("sound_level", "laughter_probability", "laughter_episodes_today")
+        for key in (
+            "sound_level",
+            "laughter_probability",
+            "laughter_episodes_today",
+            "learnt_examples",
+        )
     }
 
 

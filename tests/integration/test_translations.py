@@ -34,6 +34,7 @@ from custom_components.baby_monitor.const import (
     SOURCE_TYPES,
 )
 from custom_components.baby_monitor.engine.backends import BACKENDS
+from custom_components.baby_monitor.engine.room import VERDICTS
 from custom_components.baby_monitor.issues import ISSUES
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
@@ -335,7 +336,7 @@ def test_translation_keys_in_the_code_match_the_file() -> None:
     # issues are raised through issues.py, which lists every one a room can raise
     assert keys.get("issues", set()) | set(ISSUES) == set(STRINGS["issues"])
     assert keys["exceptions"] == set(STRINGS["exceptions"])
-    assert keys["selector"] == set(STRINGS["selector"])
+    assert keys["selector"] | _service_selector_keys() == set(STRINGS["selector"])
     platforms = {kind.removeprefix("entity."): v for kind, v in keys.items()}
     for platform, entities in STRINGS["entity"].items():
         assert platforms.get(platform) == set(entities), platform
@@ -352,6 +353,17 @@ def test_event_types_have_names() -> None:
     }
 
 
+def _service_selector_keys() -> set[str]:
+    """translation_key of the select selectors in services.yaml."""
+    services = yaml_util.load_yaml_dict(PACKAGE / "services.yaml")
+    return {
+        field["selector"]["select"]["translation_key"]
+        for spec in services.values()
+        for field in spec.get("fields", {}).values()
+        if "translation_key" in field.get("selector", {}).get("select", {})
+    }
+
+
 def test_services_and_their_fields_have_names() -> None:
     """services.yaml and the file name the same actions and fields."""
     services = yaml_util.load_yaml_dict(PACKAGE / "services.yaml")
@@ -360,6 +372,14 @@ def test_services_and_their_fields_have_names() -> None:
         assert set(spec.get("fields", {})) == set(
             STRINGS["services"][service]["fields"]
         )
+
+
+def test_service_selectors_offer_the_values_the_action_takes() -> None:
+    """The teach action's sound and verdict lists are the sounds and verdicts, each labelled."""
+    fields = yaml_util.load_yaml_dict(PACKAGE / "services.yaml")["teach"]["fields"]
+    assert fields["sound"]["selector"]["select"]["options"] == list(SOUNDS)
+    assert fields["verdict"]["selector"]["select"]["options"] == list(VERDICTS)
+    assert set(STRINGS["selector"]["verdict"]["options"]) == set(VERDICTS)
 
 
 # --- the forms: their fields and placeholders ---------------------------------------------------

@@ -32,6 +32,7 @@ __all__ = [
     "RoomHead",
     "Verdict",
     "fit_room",
+    "newest",
     "taught_patches",
 ]
 
@@ -168,6 +169,18 @@ class RoomHead:
             logits = _logit(out[:, column]) + correction.offsets(unit, self.width)
             out[:, column] = _sigmoid(logits)
         return out
+
+
+def newest(examples: Iterable[Example], limit: int = MAX_EXAMPLES) -> list[Example]:
+    """The newest `limit` examples of each sound and verdict, oldest first."""
+    kept: list[Example] = []
+    counted: dict[tuple[str, str], int] = {}
+    for example in sorted(examples, key=lambda e: e.taught_at, reverse=True):
+        key = (example.sound, example.verdict)
+        counted[key] = counted.get(key, 0) + 1
+        if counted[key] <= limit:
+            kept.append(example)
+    return kept[::-1]
 
 
 def taught_patches(

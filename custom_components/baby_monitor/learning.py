@@ -1,0 +1,199 @@
+"""What a room learns from its parent: verdicts kept in `.storage`, the room's head refit on them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+import homeassistant.util.dt as dt_util
+
+from .const import DOMAIN, ISSUE_LEARNT_RESET, LOGGER
+from .engine.backends import ModelRuntime
+from .engine.room import (
+    VERDICTS,
+    Example,
+    ExampleError,
+    RoomHead,
+    Verdict,
+    fit_room,
+    newest,
+    taught_patches,
+)
+from .issues import async_raise_issue
+from .runtime import BabyMonitorRuntime
+
+STORAGE_VERSION: Final = 1
+
+
+def storage_key(entry_id: str) -> str:
+    """The `.storage` file of one room's examples."""
+    return f"{DOMAIN}.{entry_id}.learnt"
+
+
+async def async_remove_learnt(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete what a removed room had learnt."""
+    await Store[dict[str, Any]](hass, STORAGE_VERSION, storage_key(entry_id)).async_remove()
+
+
+def _fit(examples: tuple[Example, ...], model: ModelRuntime) -> RoomHead | None:
+    """The room's head for `examples` (None: nothing taught, score as shipped). Blocking."""
+    if not examples:
+        return None
+    meta = model.meta
+    assert meta.backbone is not None
+    return fit_room(
+        examples,
+        model.patch_probabilities,
+        meta.labels,
+        meta.backbone.embedding_columns,
+    )
+
+
+class RoomLearning:
+    """The examples a parent taught one room, kept across restarts, and the head they make."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: ConfigEntry, runtime: BabyMonitorRuntime
+    ) -> None:
+        """Nothing is read until `async_load`."""
+        self.hass = hass
+        self.entry = entry
+        self.runtime = runtime
+        self.examples: list[Example] = []
+        self._store = Store[dict[str, Any]](
+            hass, STORAGE_VERSION, storage_key(entry.entry_id), private=True
+        )
+        self._lock = asyncio.Lock()
+        self._listeners: list[CALLBACK_TYPE] = []
+
+    @property
+    def supported(self) -> bool:
+        """Whether the model has per-patch rows to learn from (a backbone)."""
+        return self.runtime.model.meta.backbone is not None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Examples per detected sound and verdict."""
+        counts = {
+            sound: dict.fromkeys(VERDICTS, 0) for sound in self.runtime.settings.sounds
+        }
+        for example in self.examples:
+            if example.sound in counts:
+                counts[example.sound][example.verdict] += 1
+        return counts
+
+    @callback
+    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `update_callback` whenever the examples change; returns the remover."""
+        self._listeners.append(update_callback)
+        return lambda: self._listeners.remove(update_callback)
+
+    async def async_load(self) -> None:
+        """Read the stored examples and score with them; a corrupt store starts afresh."""
+        if not self.supported:
+            return
+        features = self.runtime.model.meta.input_shape[-1]
+        try:
+            stored = await self._store.async_load()
+            examples = [
+                Example.from_dict(item, features)
+                for item in (stored or {}).get("examples", [])
+            ]
+        except (HomeAssistantError, ExampleError, AttributeError, TypeError) as err:
+            LOGGER.warning(
+                "What %s had learnt cannot be read (%s); it starts again from the "
+                "shipped model",
+                self.entry.title,
+                err,
+            )
+            async_raise_issue(
+                self.hass,
+                ISSUE_LEARNT_RESET,
+                self.entry.entry_id,
+                {"room": self.entry.title, "error": str(err)},
+                severity=ir.IssueSeverity.WARNING,
+            )
+            examples = []
+            await self._store.async_save({"examples": []})
+        async with self._lock:
+            self.examples = examples
+            await self._async_refit()
+
+    async def async_teach(
+        self, sound: str, verdict: Verdict, episode: int | None = None
+    ) -> Example:
+        """Learn that the heard stretch `episode` (default: the latest) was or was not `sound`."""
+        runtime = self.runtime
+        if not self.supported or sound not in runtime.settings.sounds:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="sound_not_detected",
+                translation_placeholders={"room": self.entry.title, "sound": sound},
+            )
+        column = runtime.model.meta.labels.index(sound)
+
+        def pick() -> Example | None:
+            heard = runtime.pipeline.heard.find(sound, episode)
+            if heard is None:
+                return None
+            rows = heard.patch_rows()
+            probabilities = runtime.model.patch_probabilities(rows)[:, column]
+            return Example(
+                sound,
+                verdict,
+                taught_patches(rows, probabilities),
+                dt_util.utcnow().timestamp(),
+            )
+
+        async with self._lock:
+            example = await runtime.async_with_model(pick)
+            if example is None:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="nothing_heard"
+                    if episode is None
+                    else "episode_gone",
+                    translation_placeholders={
+                        "room": self.entry.title,
+                        "sound": sound,
+                        "episode": str(episode),
+                    },
+                )
+            self.examples = newest([*self.examples, example])
+            await self._async_refit()
+            await self._async_save()
+        LOGGER.info(
+            "%s learnt that episode %s was %s%s",
+            self.entry.title,
+            "latest" if episode is None else episode,
+            "" if verdict == "this_sound" else "not ",
+            sound,
+        )
+        return example
+
+    async def async_forget(self) -> None:
+        """Forget every example: the room scores as the shipped model again."""
+        async with self._lock:
+            self.examples = []
+            await self._async_refit()
+            await self._async_save()
+        LOGGER.info("%s forgot what it had learnt", self.entry.title)
+
+    async def _async_refit(self) -> None:
+        """Fit the room's head on the examples (on the executor) and swap it in."""
+        examples = tuple(self.examples)
+        model = self.runtime.model
+        room = await self.runtime.async_with_model(lambda: _fit(examples, model))
+        self.runtime.set_room(room)
+        for listener in list(self._listeners):
+            listener()
+
+    async def _async_save(self) -> None:
+        await self._store.async_save(
+            {"examples": [example.as_dict() for example in self.examples]}
+        )
+
