@@ -73,6 +73,7 @@ class BabyMonitorBinarySensor(BabyMonitorEntity, BinarySensorEntity):
 
     entity_description: BabyMonitorBinarySensorEntityDescription
     _started_at: datetime | None = None
+    _episode: int | None = None
 
     @property
     def is_on(self) -> bool:
@@ -87,7 +88,7 @@ class BabyMonitorBinarySensor(BabyMonitorEntity, BinarySensorEntity):
             return None
         return {
             ATTR_STARTED_AT: self._started_at,
-            ATTR_EPISODE: self.runtime.episodes.get(self.entity_description.sound),
+            ATTR_EPISODE: self._episode,
         }
 
     async def async_added_to_hass(self) -> None:
@@ -107,4 +108,5 @@ class BabyMonitorBinarySensor(BabyMonitorEntity, BinarySensorEntity):
             if event.kind == "started"
             else None
         )
+        self._episode = event.episode
         self.async_write_ha_state()

@@ -310,6 +310,7 @@ class Recording:
     sound: str
     begin: int
     started_at: datetime
+    episode: int | None = None
     chunks: list[Samples] = field(default_factory=list)
     samples: int = 0
 
@@ -375,6 +376,7 @@ class ClipRecorder:
                 begin,
                 dt_util.now()
                 - timedelta(seconds=(self._ring.end - begin) / SAMPLE_RATE),
+                event.episode,
             )
             self._record(recording, self._ring.read(begin, self._ring.end))
             return
@@ -511,19 +513,25 @@ class ClipRecorder:
         if audio.size:
             self.entry.async_create_task(
                 self.hass,
-                self._async_save_episode(sound, recording.started_at, audio),
+                self._async_save_episode(
+                    sound, recording.started_at, audio, recording.episode
+                ),
                 f"{DOMAIN} save {sound} clip {self.entry.title}",
             )
 
     async def _async_save_episode(
-        self, sound: str, started_at: datetime, audio: Samples
+        self, sound: str, started_at: datetime, audio: Samples, episode: int | None
     ) -> None:
         """Save a sound's clip; a failure is reported in Repairs, not raised."""
         with contextlib.suppress(OSError):
-            await self._async_write(sound, started_at, audio)
+            await self._async_write(sound, started_at, audio, episode)
 
     async def _async_write(
-        self, sound: str, started_at: datetime, audio: Samples
+        self,
+        sound: str,
+        started_at: datetime,
+        audio: Samples,
+        episode: int | None = None,
     ) -> SavedClip:
         """Write a clip, apply the retention and announce it; OSError when it cannot be written."""
         async with self._lock:
@@ -557,6 +565,8 @@ class ClipRecorder:
                 "media_content_id": clip.media_content_id,
                 "url": clip.url,
                 "duration": clip.duration,
+                # what `baby_monitor.teach` calls the sound's episode (none for save_clip)
+                "episode": episode,
             },
         )
         LOGGER.debug(

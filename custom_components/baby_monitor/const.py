@@ -11,9 +11,10 @@ DOMAIN: Final = "baby_monitor"
 LOGGER = logging.getLogger(__package__)
 
 EVENT_BABY_MONITOR: Final = "baby_monitor_event"
-"""Bus event fired for every sound that starts or stops (device_id, type, confidence, duration)."""
+"""Bus event fired for every sound that starts or stops (device_id, type, confidence, duration,
+episode)."""
 EVENT_CLIP_SAVED: Final = "baby_monitor_clip_saved"
-"""Bus event fired after a clip is written (device_id, entry_id, sound, path, media_content_id, url, duration)."""
+"""Bus event fired after a clip is written (device_id, entry_id, sound, path, media_content_id, url, duration, episode)."""
 
 # Entry data
 CONF_SOURCE_TYPE: Final = "source_type"

@@ -53,7 +53,7 @@ class BabyMonitorEventEntity(BabyMonitorEntity, EventEntity):
             {
                 "confidence": round(event.confidence, 3),
                 "duration": round(event.duration, 1),
-                "episode": self.runtime.episodes.get(event.label),
+                "episode": event.episode,
             },
         )
         self.async_write_ha_state()

@@ -147,8 +147,6 @@ class BabyMonitorRuntime:
         self.level_dbfs: float | None = None
         self.probabilities: dict[str, float] = {}
         self.active = dict.fromkeys(settings.sounds, False)
-        self.episodes: dict[str, int] = {}
-        """Per sound, the heard stretch (room.HeardLog id) its latest event belongs to."""
         self.windows_scored = 0
         self.windows_dropped = 0
         self._published_t = -math.inf  # stream time of the last entity update
@@ -489,8 +487,6 @@ class BabyMonitorRuntime:
         self.probabilities = scored.probabilities
         self._call_each(self._window_listeners, window, scored)
         for event in scored.events:
-            if event.kind == "started" and event.label in scored.heard:
-                self.episodes[event.label] = scored.heard[event.label]
             self._dispatch(event)
         # negative after a reconnect has restarted the stream clock
         since = window.t - self._published_t
@@ -502,12 +498,8 @@ class BabyMonitorRuntime:
         """Forget pending audio and close open sounds (their stop events fire)."""
         async with self._lock:
             self._pending.clear()
-            t = self.pipeline.stream.seconds
-            for detector in self.pipeline.detectors.values():
-                if (event := detector.reset(t)) is not None:
-                    self._dispatch(event)
-            self.pipeline.stream.reset()
-            self.pipeline.heard.close()
+            for event in self.pipeline.close(self.pipeline.stream.seconds):
+                self._dispatch(event)
             self.level_dbfs = None
             self.probabilities = {}
             self._notify()
@@ -528,7 +520,7 @@ class BabyMonitorRuntime:
                 "type": event_type(event),
                 "confidence": round(event.confidence, 3),
                 "duration": round(event.duration, 1),
-                "episode": self.episodes.get(event.label),
+                "episode": event.episode,
             },
         )
 

@@ -69,6 +69,7 @@ FILES = ("soothe_on_cry.yaml", "notify_on_cry.yaml", "laughter_moments.yaml")
 REPOSITORY = "https://github.com/baby-monitor/baby_monitor/blob/main/"
 
 CRYING = "binary_sensor.nursery_crying"
+LEARNT = "sensor.nursery_learnt_examples"
 SPEAKER = "media_player.nursery_speaker"
 SCENE = "scene.baby_monitor_soothe_nursery_speaker"
 WHITE_NOISE = "media-source://media_source/local/white_noise.mp3"
@@ -697,6 +698,16 @@ def notify_inputs(phones: dict[str, Phone], **inputs: Any) -> dict[str, Any]:
     }
 
 
+def verdict_buttons(hass: HomeAssistant) -> list[dict[str, str]]:
+    """The "Not a cry" and "Was a cry" buttons of the nursery's cry going on now."""
+    episode = hass.states.get(CRYING).attributes["episode"]
+    prefix = f"BABY_MONITOR_TEACH_{CRYING}:"
+    return [
+        {"action": f"{prefix}not_this_sound:{episode}", "title": "Not a cry"},
+        {"action": f"{prefix}this_sound:{episode}", "title": "Was a cry"},
+    ]
+
+
 def notified(phones: dict[str, Phone]) -> dict[str, int]:
     """How many notifications each phone got."""
     return {name: len(phone.notifications) for name, phone in phones.items()}
@@ -737,7 +748,8 @@ async def test_notify_after_crying_for_a_while_then_cooldown(
     assert call.data["message"] == crying_for(baby, 30)
     assert call.data["data"]["tag"] == f"baby_monitor_cry_{CRYING}"
     assert call.data["data"]["actions"] == [
-        {"action": f"BABY_MONITOR_SOOTHE_{CRYING}", "title": "Play soothing sound"}
+        {"action": f"BABY_MONITOR_SOOTHE_{CRYING}", "title": "Play soothing sound"},
+        *verdict_buttons(hass),
     ]
 
     await baby.calms()
@@ -832,7 +844,7 @@ async def test_notification_button_plays_the_soothing_sound(
     )
     await baby.cries()
     await tick(hass, freezer, timedelta(seconds=30))
-    (button,) = phones["Mum's Phone"].notifications[0].data["data"]["actions"]
+    button = phones["Mum's Phone"].notifications[0].data["data"]["actions"][0]
 
     hass.bus.async_fire("mobile_app_notification_action", {"action": "OPEN_GARAGE"})
     await run_loop()
@@ -849,14 +861,14 @@ async def test_notification_button_plays_the_soothing_sound(
 
 
 @pytest.mark.usefixtures("config_dir")
-async def test_notify_without_a_speaker_sends_no_button(
+async def test_notify_without_a_speaker_sends_no_soothe_button(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     baby: Baby,
     phones: dict[str, Phone],
     home: Home,
 ) -> None:
-    """Without a speaker the phones are told all the same, with no button to press.
+    """Without a speaker the phones are told all the same, with no button to play a sound.
 
     An old notification's button then plays nothing and is not counted as acting.
     """
@@ -875,7 +887,7 @@ async def test_notify_without_a_speaker_sends_no_button(
     call = phones["Mum's Phone"].notifications[0]
     assert call.data["message"] == crying_for(baby, 30)
     assert call.data["data"]["tag"] == f"baby_monitor_cry_{CRYING}"
-    assert "actions" not in call.data["data"]
+    assert call.data["data"]["actions"] == verdict_buttons(hass)
     state = hass.states.get(notify)
     assert state is not None
     last_triggered = state.attributes["last_triggered"]
@@ -888,6 +900,68 @@ async def test_notify_without_a_speaker_sends_no_button(
     state = hass.states.get(notify)
     assert state is not None
     assert state.attributes["last_triggered"] == last_triggered
+
+
+@pytest.mark.usefixtures("config_dir", "home")
+async def test_verdict_buttons_teach_the_room_about_that_cry(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    baby: Baby,
+    phones: dict[str, Phone],
+) -> None:
+    """"Not a cry" and "Was a cry" teach the nursery about the notified cry, also after
+    another cry and within the cooldown; other rooms' and apps' buttons teach nothing and do
+    not count as acting."""
+    await move_to(hass, freezer, "14:00:00")
+    notify = await use_blueprint(
+        hass, "notify_on_cry.yaml", notify_inputs(phones), "Notify"
+    )
+    await baby.cries()
+    await tick(hass, freezer, timedelta(seconds=30))
+    not_a_cry, was_a_cry = phones["Mum's Phone"].notifications[0].data["data"][
+        "actions"
+    ][1:]
+    last_triggered = hass.states.get(notify).attributes["last_triggered"]
+
+    for action in (
+        "OPEN_GARAGE",
+        not_a_cry["action"].replace(CRYING, "binary_sensor.playroom_crying"),
+        not_a_cry["action"].rsplit(":", 1)[0],
+    ):
+        hass.bus.async_fire("mobile_app_notification_action", {"action": action})
+        await hass.async_block_till_done()
+    assert hass.states.get(LEARNT).state == "0"
+    assert hass.states.get(notify).attributes["last_triggered"] == last_triggered
+
+    await baby.calms()
+    await baby.cries()  # a new cry: the button still means the notified one
+    hass.bus.async_fire("mobile_app_notification_action", {"action": not_a_cry["action"]})
+    await hass.async_block_till_done()
+    hass.bus.async_fire("mobile_app_notification_action", {"action": was_a_cry["action"]})
+    await hass.async_block_till_done()
+    learnt = hass.states.get(LEARNT).attributes
+    assert (learnt["cry_not_this_sound"], learnt["cry_this_sound"]) == (1, 1)
+
+
+@pytest.mark.usefixtures("config_dir", "home")
+async def test_verdict_buttons_can_be_left_out(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    baby: Baby,
+    phones: dict[str, Phone],
+) -> None:
+    await use_blueprint(
+        hass,
+        "notify_on_cry.yaml",
+        notify_inputs(phones, verdict_buttons=False),
+        "Notify",
+    )
+    await baby.cries()
+    await tick(hass, freezer, timedelta(seconds=30))
+    assert [
+        button["title"]
+        for button in phones["Mum's Phone"].notifications[0].data["data"]["actions"]
+    ] == ["Play soothing sound"]
 
 
 @pytest.mark.parametrize(

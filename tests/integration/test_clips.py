@@ -52,7 +52,7 @@ from homeassistant.setup import async_setup_component
 import homeassistant.util.dt as dt_util
 
 from . import setup_integration
-from .conftest import ENTRY_ID, RATE, Room, silence, wait_until
+from .conftest import ENTRY_ID, RATE, Room, silence, state_of, wait_until
 
 CRYING = "binary_sensor.nursery_crying"
 WRITE = "custom_components.baby_monitor.clips.write_clip"
@@ -175,6 +175,7 @@ async def test_cry_is_saved_from_before_it_was_heard_until_it_ends(
         "media_content_id": f"media-source://media_source/local/{relative}",
         "url": f"/media/local/{relative}",
         "duration": 9.0,
+        "episode": state_of(hass, "event.nursery_sound").attributes["episode"],
     }
     assert relative.startswith(f"baby_monitor/{ENTRY_ID}/")
 

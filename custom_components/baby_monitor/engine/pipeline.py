@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -184,6 +184,7 @@ class SoundPipeline:
         self.heard = HeardLog(
             {label: HEARD_SHARE * c.threshold for label, c in configs.items()}
         )
+        self._episodes: dict[str, int | None] = {}  # heard stretch of each sound going on
 
     def score(self, window: Window) -> Scored:
         """Run the model on one window and advance the detectors."""
@@ -202,11 +203,30 @@ class SoundPipeline:
                 window.t, named, rows, runtime.patch_ends(window.end)
             )
         events = [
-            event
+            self._numbered(event, heard)
             for label, detector in self.detectors.items()
             if (event := detector.update(window.t, named[label])) is not None
         ]
         return Scored(window.t, named, window.level_dbfs, events, heard)
+
+    def _numbered(self, event: SoundEvent, heard: Mapping[str, int]) -> SoundEvent:
+        """The event with the heard stretch its sound started in."""
+        if event.kind == "started":
+            self._episodes[event.label] = heard.get(event.label)
+            return replace(event, episode=self._episodes[event.label])
+        return replace(event, episode=self._episodes.pop(event.label, None))
+
+    def close(self, t: float) -> list[SoundEvent]:
+        """End every sound going on at stream time `t` (the stream is lost or paused) and
+        start the stream again from silence; returns the stop events."""
+        events = [
+            self._numbered(event, {})
+            for detector in self.detectors.values()
+            if (event := detector.reset(t)) is not None
+        ]
+        self.stream.reset()
+        self.heard.close()
+        return events
 
     def feed(self, samples: npt.ArrayLike) -> list[Scored]:
         """Push audio and score every window it completes."""
