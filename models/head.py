@@ -81,8 +81,11 @@ class HeadSettings:
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """For the model card and metadata."""
-        return asdict(self)
+        """For the model card and metadata (as JSON will hold it)."""
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(self).items()
+        }
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ def _chords(tune: Tune) -> list[tuple[int, ...]]:
     return [TRIADS[int(i)] for i in weight.argmax(axis=1)]
 
 
-def _piece(
+def tune_piece(
     tune: Tune, program: int, bpm: float, root: int, passes: int
 ) -> music.Composition:
     """Play the tune `passes` times over: melody, a broken-chord accompaniment and a bass note a bar."""
@@ -198,7 +198,7 @@ def _piece(
 
 def tune_midi(tune: Tune, program: int, bpm: float, root: int) -> bytes:
     """Three passes of the tune as a MIDI file: the middle one becomes the loop."""
-    return music.midi_bytes(_piece(tune, program, bpm, root, 3))
+    return music.midi_bytes(tune_piece(tune, program, bpm, root, 3))
 
 
 def tune_loop(tune: Tune, program: int, bpm: float, root: int) -> Floats:

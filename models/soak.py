@@ -58,9 +58,9 @@ type Floats64 = npt.NDArray[np.float64]
 
 BLOCK = 1600  # what the live sources hand over: 0.1 s
 RSS_EVERY_S = 1800
-SWEEP_THRESHOLDS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
-"""Cry thresholds the sweep replays: from 0.8, where nine in ten cries as loud as a sound machine
-are heard, up to where false alarms stop."""
+SWEEP_THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+"""Cry thresholds the sweep replays: the options' useful range around the default, from where
+most masked cries are still heard up to where false alarms stop."""
 SWEEP_CONFIRMS = (0.0, 1.0, 2.0, 3.0)
 NURSERY_SHARE = 0.2
 """Share of the programme that nursery beds fill: 1.2 h of a 6-h soak."""

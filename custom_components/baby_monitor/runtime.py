@@ -179,6 +179,11 @@ class BabyMonitorRuntime:
             return True
         return self._receiving and not self.health.failing and not self.stalled
 
+    @property
+    def idle(self) -> bool:
+        """No window waits for inference or is being scored (all audio heard so far is scored)."""
+        return not self._pending and not self._lock.locked()
+
     @callback
     def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `update_callback` whenever state changes; returns the remover."""

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 import time
 from typing import Any
-from unittest.mock import AsyncMock, patch
+from unittest.mock import AsyncMock, PropertyMock, patch
 
+from freezegun.api import FrozenDateTimeFactory
 import numpy as np
 import numpy.typing as npt
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
+from custom_components.baby_monitor.clips import ClipRecorder
 from custom_components.baby_monitor.const import (
     CONF_CONFIRM_S,
     CONF_HOP_S,
@@ -27,8 +35,17 @@ from custom_components.baby_monitor.engine.backends import ModelRuntime
 from custom_components.baby_monitor.engine.model import ModelMetadata
 from custom_components.baby_monitor.engine.sources import SourceError
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import (
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
 from tests.conftest import write_wav
+
+from . import setup_integration
 
 RATE = 16000
 BLOCK = 1600  # 0.1 s, like the real sources
@@ -42,7 +59,13 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture
-def mock_config_entry() -> MockConfigEntry:
+def options() -> dict[str, Any]:
+    """Options of the nursery's entry besides its timing (none: the defaults)."""
+    return {}
+
+
+@pytest.fixture
+def mock_config_entry(options: dict[str, Any]) -> MockConfigEntry:
     """Make an entry for a room listened to through a stream URL with credentials.
 
     Crying counts at its first window and windows come every second here, so that scripted
@@ -54,7 +77,7 @@ def mock_config_entry() -> MockConfigEntry:
         entry_id=ENTRY_ID,
         unique_id="url:rtsp://***:***@192.0.2.10:554/stream1?token=***",
         data={CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: URL},
-        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 1.0},
+        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 1.0, **options},
     )
 
 
@@ -248,6 +271,14 @@ def scripted_model(
 
 
 @pytest.fixture
+def no_model(tmp_path: Path) -> Generator[Path]:
+    """Make the shipped model missing, so that setting an entry up fails and retries."""
+    missing = tmp_path / "missing.json"
+    with patch("custom_components.baby_monitor.runtime.DEFAULT_MODEL", missing):
+        yield missing
+
+
+@pytest.fixture
 def mock_setup_entry() -> Generator[AsyncMock]:
     """Skip setting entries up (config flow tests)."""
     with patch(
@@ -272,18 +303,129 @@ async def wait_until(
     raise AssertionError("condition not reached in time")
 
 
-async def wait_processed(
-    hass: HomeAssistant, runtime: BabyMonitorRuntime, source: FakeSource
+async def settle(hass: HomeAssistant) -> None:
+    """Let background tasks take a few turns."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+        await hass.async_block_till_done()
+
+
+async def tick(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
 ) -> None:
-    """Wait until the fake source has played everything and every window is scored."""
-    await wait_until(
-        hass,
-        lambda: (
-            source.drained.is_set()
-            and not runtime._pending
-            and not runtime._lock.locked()
-        ),
-    )
+    """Move the clock and run what became due."""
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await settle(hass)
+
+
+def log_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """Messages of the integration's log records that contain `text`."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("custom_components.baby_monitor")
+        and text in record.getMessage()
+    ]
+
+
+def record_states(hass: HomeAssistant, *entity_ids: str) -> list[State]:
+    """Collect every state these entities write (new value or attributes), in order."""
+    states: list[State] = []
+
+    @callback
+    def _record(event: Event[EventStateChangedData]) -> None:
+        if event.data["entity_id"] in entity_ids and (new := event.data["new_state"]):
+            states.append(new)
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
+    return states
+
+
+def changes(states: list[State]) -> list[str]:
+    """List the state values, consecutive repeats folded."""
+    values: list[str] = []
+    for state in states:
+        if not values or values[-1] != state.state:
+            values.append(state.state)
+    return values
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    """Get the current state of an entity that must exist."""
+    state = hass.states.get(entity_id)
+    assert state is not None, f"{entity_id} has no state"
+    return state
+
+
+@dataclass
+class Room:
+    """The nursery under test: its entry and the fake sources the entry opens."""
+
+    hass: HomeAssistant
+    entry: MockConfigEntry
+    sources: SourceFactory
+
+    @property
+    def runtime(self) -> BabyMonitorRuntime:
+        """The running entry's runtime (a new one after each reload)."""
+        return self.entry.runtime_data.runtime
+
+    @property
+    def clips(self) -> ClipRecorder:
+        """The running entry's clip recorder (a new one after each reload)."""
+        return self.entry.runtime_data.clips
+
+    def with_options(self, options: dict[str, Any], version: int = 1) -> Room:
+        """Make the same room and source another entry, with these options (see same_room)."""
+        return replace(self, entry=same_room(self.entry, options, version))
+
+    async def async_start(self, audio: npt.NDArray[np.float32] | None = None) -> None:
+        """Set the entry up, its source to play `audio` (if given); do not wait for it."""
+        if audio is not None:
+            self.sources.audio = audio
+        await setup_integration(self.hass, self.entry)
+
+    async def async_listen(
+        self, audio: npt.NDArray[np.float32] | None = None
+    ) -> BabyMonitorRuntime:
+        """Set the entry up and wait until it has heard and scored all of `audio`."""
+        await self.async_start(audio)
+        await self.async_heard()
+        return self.runtime
+
+    async def async_heard(self) -> None:
+        """Wait until the source open now has played everything and every window is scored."""
+        await wait_until(self.hass, lambda: bool(self.sources.created))
+        source = self.sources.last
+        await wait_until(
+            self.hass, lambda: source.drained.is_set() and self.runtime.idle
+        )
+
+
+@pytest.fixture
+def room(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    source_factory: SourceFactory,
+) -> Room:
+    """Make the nursery, heard through a fake source by the shipped model."""
+    return Room(hass, mock_config_entry, source_factory)
+
+
+@pytest.fixture
+def listening_room(room: Room, scripted_model: Callable[[], ScriptedRuntime]) -> Room:
+    """Make the nursery, heard through a fake source by a model that follows `script`."""
+    return room
+
+
+@pytest.fixture
+def media(tmp_path: Path, hass: HomeAssistant) -> Path:
+    """Point Home Assistant's local media folder at a temporary folder."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    hass.config.media_dirs = {"local": str(folder)}
+    return folder
 
 
 @pytest.fixture
@@ -297,3 +439,20 @@ def allowed_tmp_path(hass: HomeAssistant, tmp_path: Path) -> Path:
 def wav_file(allowed_tmp_path: Path) -> Path:
     """Write a 30-s WAV file with a quiet tone (a stand-in for a camera stream)."""
     return write_wav(allowed_tmp_path / "nursery.wav", tone(30.0, amplitude=0.1))
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create every entity enabled, those disabled by default too (as HA core's fixture)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshot registry entries and states as HA core does (ids and times left out)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)

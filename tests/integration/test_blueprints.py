@@ -175,11 +175,7 @@ class Baby:
         self.source.feed(silence(seconds))
         await until(
             self.hass,
-            lambda: (
-                self.source.played
-                and not self.runtime._pending
-                and not self.runtime._lock.locked()
-            ),
+            lambda: self.source.played and self.runtime.idle,
         )
 
     async def cries(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from datetime import datetime, timedelta
 import errno
 import logging
@@ -52,16 +52,7 @@ from homeassistant.setup import async_setup_component
 import homeassistant.util.dt as dt_util
 
 from . import setup_integration
-from .conftest import (
-    ENTRY_ID,
-    RATE,
-    URL,
-    ScriptedRuntime,
-    SourceFactory,
-    silence,
-    wait_processed,
-    wait_until,
-)
+from .conftest import ENTRY_ID, RATE, Room, silence, wait_until
 
 CRYING = "binary_sensor.nursery_crying"
 WRITE = "custom_components.baby_monitor.clips.write_clip"
@@ -73,31 +64,9 @@ CRY_9_TO_11 = [(0.0, 0.0)] * 2 + [(0.99, 0.0)] * 3 + [(0.0, 0.0)] * 30
 
 
 @pytest.fixture
-def media(tmp_path: Path, hass: HomeAssistant) -> Path:
-    """Point Home Assistant's local media folder at a temporary folder."""
-    folder = tmp_path / "media"
-    folder.mkdir()
-    hass.config.media_dirs = {"local": str(folder)}
-    return folder
-
-
-@pytest.fixture
 def options() -> dict[str, Any]:
     """Options of the entry: clips saved."""
     return {CONF_SAVE_CLIPS: True}
-
-
-@pytest.fixture
-def mock_config_entry(options: dict[str, Any]) -> MockConfigEntry:
-    """Make the nursery's entry with the options under test (crying counts at once)."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="Nursery",
-        entry_id=ENTRY_ID,
-        unique_id="url:rtsp://***:***@192.0.2.10:554/stream1?token=***",
-        data={CONF_SOURCE_TYPE: SOURCE_URL, CONF_URL: URL},
-        options={CONF_CONFIRM_S: 0.0, CONF_HOP_S: 1.0, **options},
-    )
 
 
 @pytest.fixture
@@ -170,19 +139,14 @@ async def save_clip(
 async def test_cry_is_saved_from_before_it_was_heard_until_it_ends(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """A cry heard at 9-11 s gives a 16 kHz mono WAV of 4-13 s: 5 s pre-roll, 2 s after."""
-    audio = source_factory.audio = noise(20.0)
+    audio = noise(20.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_listen(audio)
     await wait_until(hass, lambda: len(saved) == 1)
 
     [path] = clips(media)
@@ -221,19 +185,13 @@ async def test_cry_is_saved_from_before_it_was_heard_until_it_ends(
 async def test_nothing_is_saved_when_the_option_is_off(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
 ) -> None:
     """Saving clips is off by default: the cry is detected, no file is written."""
-    source_factory.audio = noise(20.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
     sounds = async_capture_events(hass, EVENT_BABY_MONITOR)
 
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_listen(noise(20.0))
     await hass.async_block_till_done()
 
     assert [event.data["type"] for event in sounds] == ["cry_started", "cry_stopped"]
@@ -246,22 +204,17 @@ async def test_nothing_is_saved_when_the_option_is_off(
 async def test_a_long_cry_is_saved_when_its_clip_reaches_the_cap(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
 ) -> None:
     """A cry longer than the cap is saved at the cap, while it still goes on.
 
     The cap is lowered to 20 s so the test audio (played faster than real time) fits the ring.
     """
-    audio = source_factory.audio = noise(50.0)
+    audio = noise(50.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
     with patch("custom_components.baby_monitor.clips.MAX_CLIP_S", 20.0):
-        await setup_integration(hass, mock_config_entry)
-        await wait_processed(
-            hass, mock_config_entry.runtime_data.runtime, source_factory.last
-        )
+        await listening_room.async_listen(audio)
         await hass.async_block_till_done()
 
     assert hass.states.get(CRYING).state == STATE_ON  # still crying
@@ -280,22 +233,18 @@ async def test_a_long_cry_is_saved_when_its_clip_reaches_the_cap(
 async def test_clips_follow_the_stream_clock_across_reconnects(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
 ) -> None:
     """After a reconnect the stream clock restarts at 0; the clip is cut from the new audio."""
     first, second = noise(10.5, seed=1), noise(12.5, seed=2)
-    source_factory.audio = first
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
 
-    await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data.runtime
-    await wait_processed(hass, runtime, source_factory.last)
-    source_factory.audio = second
-    await source_factory.last.stop()  # the stream ends; the runtime reconnects in 1 s
-    await wait_until(hass, lambda: len(source_factory.created) == 2)
-    await wait_processed(hass, runtime, source_factory.last)
+    await listening_room.async_listen(first)
+    listening_room.sources.audio = second
+    # the stream ends; the runtime reconnects in 1 s
+    await listening_room.sources.last.stop()
+    await wait_until(hass, lambda: len(listening_room.sources.created) == 2)
+    await listening_room.async_heard()
     await wait_until(hass, lambda: len(saved) == 1)
 
     # cry windows end at 8 and 9 s of the second connection: 3 s (pre-roll) to 11 s
@@ -308,16 +257,11 @@ async def test_clips_follow_the_stream_clock_across_reconnects(
 async def test_an_open_clip_is_saved_when_the_entry_unloads(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
 ) -> None:
     """Unloading (e.g. for new options) during a cry keeps what was recorded so far."""
-    audio = source_factory.audio = noise(20.0)
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    audio = noise(20.0)
+    await listening_room.async_listen(audio)
     assert hass.states.get(CRYING).state == STATE_ON
 
     assert await hass.config_entries.async_unload(ENTRY_ID)
@@ -327,20 +271,14 @@ async def test_an_open_clip_is_saved_when_the_entry_unloads(
     np.testing.assert_array_equal(samples, pcm(audio, 4.0, 20.0))
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_saved_clips_are_browsable_in_media(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """The clip's media_content_id browses and resolves through the local media source."""
-    source_factory.audio = noise(3.0)
     assert await async_setup_component(hass, "media_source", {})
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_listen(noise(3.0))
 
     response = await save_clip(hass)
     assert response is not None
@@ -359,21 +297,16 @@ async def test_saved_clips_are_browsable_in_media(
     assert played.mime_type.startswith("audio/")
 
 
-@pytest.mark.usefixtures("scripted_model")
 @pytest.mark.parametrize("options", [{}])
 async def test_save_clip_keeps_the_last_seconds_also_with_clips_off(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """The action saves the latest `duration` s, returns where it went and announces it."""
-    audio = source_factory.audio = noise(12.0)
+    audio = noise(12.0)
     saved = async_capture_events(hass, EVENT_CLIP_SAVED)
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_listen(audio)
 
     response = await save_clip(hass, duration=5)
 
@@ -391,25 +324,20 @@ async def test_save_clip_keeps_the_last_seconds_also_with_clips_off(
     assert [(event.data["sound"], event.data["path"]) for event in saved] == [
         ("manual", str(path))
     ]
-    diagnostics = mock_config_entry.runtime_data.clips.diagnostics()
+    diagnostics = listening_room.clips.diagnostics()
     assert diagnostics["save_clips"] is False
     assert diagnostics["clips_saved"] == 1
     assert diagnostics["last_error"] is None
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_save_clip_without_response_saves_what_was_heard(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """Without a response the clip is still written; 30 s asked, 12 s heard: 12 s saved."""
-    audio = source_factory.audio = noise(12.0)
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    audio = noise(12.0)
+    await listening_room.async_listen(audio)
 
     assert await save_clip(hass, response=False) is None
 
@@ -458,17 +386,15 @@ async def test_save_clip_for_an_unknown_entry(hass: HomeAssistant) -> None:
         assert str(err.value) == f"No Baby Monitor entry with id {entry_id}"
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_save_clip_for_an_unloaded_entry(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """A room that is not running has no audio to save."""
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
     assert await hass.config_entries.async_unload(ENTRY_ID)
-    assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
+    assert listening_room.entry.state is ConfigEntryState.NOT_LOADED
 
     with pytest.raises(ServiceValidationError) as err:
         await save_clip(hass)
@@ -476,21 +402,15 @@ async def test_save_clip_for_an_unloaded_entry(
     assert "Nursery" in str(err.value)
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_pausing_forgets_the_audio_heard_before(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """Listening switched off is a privacy pause: the action cannot save what came before it."""
-    source_factory.audio = noise(12.0)
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_listen(noise(12.0))
 
-    await mock_config_entry.runtime_data.runtime.async_set_listening(False)
+    await listening_room.runtime.async_set_listening(False)
 
     with pytest.raises(ServiceValidationError) as err:
         await save_clip(hass)
@@ -498,16 +418,13 @@ async def test_pausing_forgets_the_audio_heard_before(
     assert clips(media) == []
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_save_clip_before_any_audio(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """Nothing heard yet (the source gave no audio): a translated error, no file."""
-    source_factory.audio = silence(0.0)
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start(silence(0.0))
 
     with pytest.raises(ServiceValidationError) as err:
         await save_clip(hass)
@@ -528,9 +445,7 @@ async def test_save_clip_before_any_audio(
 async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
     issue_registry: ir.IssueRegistry,
     caplog: pytest.LogCaptureFixture,
     error: OSError,
@@ -539,13 +454,9 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
 
     The action fails with a translated error; the next clip saved withdraws the issue.
     """
-    source_factory.audio = noise(20.0)
     sounds = async_capture_events(hass, EVENT_BABY_MONITOR)
     with patch(WRITE, side_effect=error):
-        await setup_integration(hass, mock_config_entry)
-        await wait_processed(
-            hass, mock_config_entry.runtime_data.runtime, source_factory.last
-        )
+        await listening_room.async_listen(noise(20.0))
         await wait_until(hass, lambda: (DOMAIN, ISSUE_ID) in issue_registry.issues)
         with pytest.raises(HomeAssistantError) as err:
             await save_clip(hass)
@@ -562,7 +473,7 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
     assert err.value.translation_key == "clip_write_failed"
     assert str(error) in str(err.value)
     assert len(error_logs(caplog)) == 1  # the cry's clip, not again for the action
-    clip_diagnostics = mock_config_entry.runtime_data.clips.diagnostics()
+    clip_diagnostics = listening_room.clips.diagnostics()
     assert clip_diagnostics["last_error"] == str(error)
     assert clip_diagnostics["clips_saved"] == 0
 
@@ -572,20 +483,15 @@ async def test_write_failure_raises_a_repair_issue_and_detection_goes_on(
     assert len(clips(media)) == 1
 
 
-@pytest.mark.usefixtures("scripted_model", "unwritable")
+@pytest.mark.usefixtures("unwritable")
 async def test_repair_issue_is_withdrawn_on_unload(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """Unloading the entry withdraws its clip repair issue."""
-    source_factory.audio = noise(2.0)
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_listen(noise(2.0))
     with pytest.raises(HomeAssistantError):
         await save_clip(hass)
     assert (DOMAIN, ISSUE_ID) in issue_registry.issues
@@ -595,13 +501,11 @@ async def test_repair_issue_is_withdrawn_on_unload(
     assert (DOMAIN, ISSUE_ID) not in issue_registry.issues
 
 
-@pytest.mark.usefixtures("scripted_model")
 @pytest.mark.parametrize("options", [{CONF_CLIP_RETENTION_DAYS: 7}])
 async def test_retention_removes_old_clips_at_setup(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """Clips of this room older than the retention go, with their emptied day folders."""
     old = make_clip(
@@ -614,7 +518,7 @@ async def test_retention_removes_old_clips_at_setup(
         media, "OTHERENTRY/2025-01-01/010000_cry.wav", 1000, timedelta(days=30)
     )
 
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
 
     assert not old.exists()
     assert not old.parent.exists()
@@ -622,16 +526,13 @@ async def test_retention_removes_old_clips_at_setup(
     assert other_room.exists()
 
 
-@pytest.mark.usefixtures("scripted_model")
 @pytest.mark.parametrize("options", [{CONF_CLIP_MAX_SIZE_MB: 10}])
 async def test_retention_keeps_the_room_under_its_size_cap(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """The oldest clips go until the room is under the cap: at setup and after each clip."""
-    source_factory.audio = noise(30.0)
     size = 3_300_000
     ages = [timedelta(hours=hours) for hours in (4, 3, 2, 1)]
     files = [
@@ -639,13 +540,11 @@ async def test_retention_keeps_the_room_under_its_size_cap(
         for n, age in enumerate(ages)
     ]
 
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start(noise(30.0))
     # 13.2 MB: the oldest goes, 9.9 MB stay
     assert [path.exists() for path in files] == [False, True, True, True]
 
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_heard()
     response = await save_clip(hass)
     assert response is not None
     # + 0.96 MB: the next oldest goes; the new clip stays
@@ -654,7 +553,7 @@ async def test_retention_keeps_the_room_under_its_size_cap(
     assert sum(path.stat().st_size for path in clips(media)) <= 10_000_000
 
 
-def room(title: str, number: int, options: dict[str, Any]) -> MockConfigEntry:
+def other_room(title: str, number: int, options: dict[str, Any]) -> MockConfigEntry:
     """Make another room's entry, listened to through its own stream."""
     return MockConfigEntry(
         domain=DOMAIN,
@@ -669,20 +568,17 @@ def room(title: str, number: int, options: dict[str, Any]) -> MockConfigEntry:
     )
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_rooms_with_the_same_name_keep_their_clips_apart(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
+    listening_room: Room,
     options: dict[str, Any],
-    source_factory: SourceFactory,
 ) -> None:
     """Each room's clips go to a folder named by its entry id, not by its title."""
-    source_factory.audio = noise(3.0)
-    twin = room("Nursery", 2, options)
-    await setup_integration(hass, mock_config_entry)
+    twin = other_room("Nursery", 2, options)
+    await listening_room.async_start(noise(3.0))
     await setup_integration(hass, twin)
-    for source in source_factory.created:
+    for source in listening_room.sources.created:
         await wait_until(hass, source.drained.is_set)
 
     await save_clip(hass)
@@ -692,9 +588,8 @@ async def test_rooms_with_the_same_name_keep_their_clips_apart(
     assert len(clips(media, twin.entry_id)) == 1
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 async def test_clips_in_the_old_title_folder_are_moved_at_setup(
-    hass: HomeAssistant, media: Path, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, media: Path, listening_room: Room
 ) -> None:
     """Clips an older version saved under the room's title move to its entry's folder.
 
@@ -707,7 +602,7 @@ async def test_clips_in_the_old_title_folder_are_moved_at_setup(
     make_clip(media, "nursery/2025-01-07/.020000_cry.wav.part", 10, age)
     taken = make_clip(media, f"{ENTRY_ID}/2025-01-07/010000_cry.wav", 3000, age)
 
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
 
     folder = media / "baby_monitor" / ENTRY_ID
     assert clips(media) == [
@@ -722,28 +617,26 @@ async def test_clips_in_the_old_title_folder_are_moved_at_setup(
     assert not (media / "baby_monitor" / "nursery").exists()
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 async def test_a_title_folder_two_rooms_share_is_left_alone(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
+    listening_room: Room,
     options: dict[str, Any],
 ) -> None:
     """Two rooms of one name shared the old folder: whose clips are whose is unknown."""
     shared = make_clip(
         media, "nursery/2025-01-07/010000_cry.wav", 1000, timedelta(hours=1)
     )
-    room("Nursery", 2, options).add_to_hass(hass)
+    other_room("Nursery", 2, options).add_to_hass(hass)
 
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
 
     assert shared.exists()
     assert clips(media) == []
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 async def test_unfinished_clips_are_removed_at_start(
-    hass: HomeAssistant, media: Path, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, media: Path, listening_room: Room
 ) -> None:
     """A write interrupted by a crash or power cut leaves a hidden .part file: it goes."""
     partial = make_clip(
@@ -753,24 +646,23 @@ async def test_unfinished_clips_are_removed_at_start(
         media, f"{ENTRY_ID}/2025-01-07/010000_cry.wav", 100, timedelta(hours=1)
     )
 
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
 
     assert not partial.exists()
     assert clip.exists()
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 @pytest.mark.parametrize(
     "options", [{CONF_CLIP_RETENTION_DAYS: 7, CONF_CLIP_MAX_SIZE_MB: 10}]
 )
 async def test_retention_is_applied_every_day(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
+    listening_room: Room,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Clips that grow too old or too many while Home Assistant runs go within a day."""
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
     aging = make_clip(
         media, f"{ENTRY_ID}/2025-01-01/010000_cry.wav", 1000, timedelta(days=6.5)
     )
@@ -797,7 +689,6 @@ async def test_retention_is_applied_every_day(
     assert not aging.parent.exists()
 
 
-@pytest.mark.usefixtures("scripted_model")
 @pytest.mark.parametrize(
     ("options", "kept"),
     [
@@ -810,19 +701,14 @@ async def test_retention_is_applied_every_day(
 async def test_removing_a_room_keeps_or_deletes_its_clips(
     hass: HomeAssistant,
     media: Path,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     kept: bool,
 ) -> None:
     """The room's options decide whether its clips outlive it; other rooms keep theirs."""
-    source_factory.audio = noise(3.0)
     other_room = make_clip(
         media, "OTHERENTRY/2025-01-07/010000_cry.wav", 100, timedelta(hours=1)
     )
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    await listening_room.async_listen(noise(3.0))
     response = await save_clip(hass)
     assert response is not None
 
@@ -834,22 +720,15 @@ async def test_removing_a_room_keeps_or_deletes_its_clips(
     assert other_room.exists()
 
 
-@pytest.mark.usefixtures("source_factory")
+@pytest.mark.usefixtures("no_model")
 @pytest.mark.parametrize("options", [{CONF_KEEP_CLIPS_ON_REMOVE: False}])
 async def test_removing_a_room_that_never_started_deletes_its_old_folder(
-    hass: HomeAssistant,
-    media: Path,
-    mock_config_entry: MockConfigEntry,
-    tmp_path: Path,
+    hass: HomeAssistant, media: Path, room: Room
 ) -> None:
     """A room removed before its clips were moved loses the old title-named folder too."""
     old = make_clip(media, "nursery/2025-01-07/010000_cry.wav", 100, timedelta(hours=1))
-    with patch(
-        "custom_components.baby_monitor.runtime.DEFAULT_MODEL",
-        tmp_path / "missing.json",
-    ):
-        await setup_integration(hass, mock_config_entry)
-    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    await room.async_start()
+    assert room.entry.state is ConfigEntryState.SETUP_RETRY
 
     await hass.config_entries.async_remove(ENTRY_ID)
     await hass.async_block_till_done()

@@ -36,7 +36,7 @@ from custom_components.baby_monitor.const import (
 from custom_components.baby_monitor.data import BabyMonitorConfigEntry
 from custom_components.baby_monitor.engine.model import DEFAULT_MODEL, load_metadata
 from custom_components.baby_monitor.engine.sources import InputDevice, SourceError
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -57,8 +57,8 @@ def mock_probe() -> AsyncMock:
         yield mock
 
 
-async def _start(hass: HomeAssistant, kind: str) -> str:
-    """Open the flow, pick `kind` in the menu; returns the flow id."""
+async def _form(hass: HomeAssistant, kind: str) -> ConfigFlowResult:
+    """Open the flow and pick `kind` in the menu; returns its form."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -70,7 +70,12 @@ async def _start(hass: HomeAssistant, kind: str) -> str:
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == kind
     assert result["errors"] == {}
-    return result["flow_id"]
+    return result
+
+
+async def _start(hass: HomeAssistant, kind: str) -> str:
+    """Open the flow, pick `kind` in the menu; returns the flow id."""
+    return (await _form(hass, kind))["flow_id"]
 
 
 async def test_url_creates_entry(
@@ -226,11 +231,9 @@ async def test_microphone_lists_portaudio_devices(
             return_value=devices,
         ),
     ):
-        flow_id = await _start(hass, SOURCE_MICROPHONE)
-    result = hass.config_entries.flow.async_get(flow_id)
-    schema = hass.config_entries.flow._progress[flow_id].cur_step["data_schema"]
-    assert result["step_id"] == SOURCE_MICROPHONE
-    selector = schema.schema[CONF_DEVICE]
+        form = await _form(hass, SOURCE_MICROPHONE)
+    flow_id = form["flow_id"]
+    selector = form["data_schema"].schema[CONF_DEVICE]
     assert selector.config["options"] == [
         "sounddevice:USB Audio",
         "pulse:default",
@@ -257,9 +260,9 @@ async def test_microphone_without_portaudio_uses_ffmpeg(
         "custom_components.baby_monitor.config_flow.portaudio_available",
         return_value=False,
     ):
-        flow_id = await _start(hass, SOURCE_MICROPHONE)
-    schema = hass.config_entries.flow._progress[flow_id].cur_step["data_schema"]
-    assert schema.schema[CONF_DEVICE].config["options"] == [
+        form = await _form(hass, SOURCE_MICROPHONE)
+    flow_id = form["flow_id"]
+    assert form["data_schema"].schema[CONF_DEVICE].config["options"] == [
         "pulse:default",
         "alsa:default",
     ]

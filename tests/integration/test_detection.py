@@ -8,12 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_capture_events,
-)
-from syrupy.assertion import SnapshotAssertion
-from syrupy.filters import props
+from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.baby_monitor.const import (
     CONF_CONFIRM_S,
@@ -23,32 +18,15 @@ from custom_components.baby_monitor.const import (
 from custom_components.baby_monitor.engine.audio import decode_file
 from custom_components.baby_monitor.engine.detector import OFFSET_FILL, ONSET_FILL
 from homeassistant.const import (
-    EVENT_STATE_CHANGED,
     EVENT_STATE_REPORTED,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
-    STATE_UNKNOWN,
 )
-from homeassistant.core import (
-    Event,
-    EventStateChangedData,
-    HomeAssistant,
-    State,
-    callback,
-)
+from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
-from . import setup_integration
-from .conftest import (
-    ScriptedRuntime,
-    SourceFactory,
-    same_room,
-    silence,
-    tone,
-    wait_processed,
-    wait_until,
-)
+from .conftest import Room, changes, record_states, silence, tone, wait_until
 
 CRYING = "binary_sensor.nursery_crying"
 LAUGHING = "binary_sensor.nursery_laughing"
@@ -57,27 +35,21 @@ LEVEL = "sensor.nursery_sound_level"
 CRY_PROBABILITY = "sensor.nursery_cry_probability"
 
 
-def record_states(hass: HomeAssistant, *entity_ids: str) -> list[tuple[str, str]]:
-    """Collect (entity_id, state) for every state change of these entities, in order."""
-    changes: list[tuple[str, str]] = []
-
-    @callback
-    def _record(event: Event[EventStateChangedData]) -> None:
-        new = event.data["new_state"]
-        if event.data["entity_id"] in entity_ids and new is not None:
-            old = event.data["old_state"]
-            if old is None or old.state != new.state:
-                changes.append((event.data["entity_id"], new.state))
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
-    return changes
+def transitions(states: list[State]) -> list[tuple[str, str]]:
+    """List (entity_id, state) each time an entity's state changes value, in order."""
+    shown: dict[str, str] = {}
+    found: list[tuple[str, str]] = []
+    for state in states:
+        if shown.get(state.entity_id) != state.state:
+            shown[state.entity_id] = state.state
+            found.append((state.entity_id, state.state))
+    return found
 
 
 @pytest.mark.usefixtures("no_drops")
 async def test_shipped_model_hears_a_real_cry(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    room: Room,
     validation_clip: Callable[[str, str], Path],
     device_registry: dr.DeviceRegistry,
 ) -> None:
@@ -87,26 +59,25 @@ async def test_shipped_model_hears_a_real_cry(
     first window above threshold is the one that heard its start.
     """
     cry = decode_file(validation_clip("cry", "donateacry"))
-    source_factory.audio = np.concatenate([silence(8.0), cry, silence(15.0)])
-    changes = record_states(hass, CRYING)
+    crying = record_states(hass, CRYING)
     bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
 
-    await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data.runtime
-    await wait_processed(hass, runtime, source_factory.last)
+    runtime = await room.async_listen(
+        np.concatenate([silence(8.0), cry, silence(15.0)])
+    )
 
-    assert changes == [
-        (CRYING, STATE_UNAVAILABLE),  # until the first audio arrives
-        (CRYING, STATE_OFF),
-        (CRYING, STATE_ON),
-        (CRYING, STATE_OFF),
+    assert changes(crying) == [
+        STATE_UNAVAILABLE,  # until the first audio arrives
+        STATE_OFF,
+        STATE_ON,
+        STATE_OFF,
     ]
     cry_events = [
         event.data for event in bus_events if event.data["type"].startswith("cry")
     ]
     assert [event["type"] for event in cry_events] == ["cry_started", "cry_stopped"]
     device = device_registry.async_get_device(
-        identifiers={("baby_monitor", mock_config_entry.entry_id)}
+        identifiers={("baby_monitor", room.entry.entry_id)}
     )
     assert device is not None
     assert all(event["device_id"] == device.id for event in cry_events)
@@ -131,45 +102,29 @@ async def test_shipped_model_hears_a_real_cry(
         + [(0.0, 0.0)] * 6
     ],
 )
-async def test_event_order_and_data(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-) -> None:
+async def test_event_order_and_data(hass: HomeAssistant, listening_room: Room) -> None:
     """Events come in order, with confidence and the sound's own duration, on the entity and bus.
 
     A sound is timed from its estimated start (before its first window above threshold ends)
     to its estimated end (after its last window above threshold starts), not by its windows.
     """
-    source_factory.audio = silence(7.0 + 24.0)
     changes = record_states(hass, CRYING, LAUGHING)
-    fired: list[tuple[str, dict[str, float]]] = []
+    sound = record_states(hass, SOUND)
     bus_events = async_capture_events(hass, EVENT_BABY_MONITOR)
 
-    @callback
-    def _record_event(event: Event[EventStateChangedData]) -> None:
-        new = event.data["new_state"]
-        if (
-            event.data["entity_id"] == SOUND
-            and new is not None
-            and new.state not in ("unknown", "unavailable")
-        ):
-            fired.append(
-                (
-                    new.attributes["event_type"],
-                    {
-                        "confidence": new.attributes["confidence"],
-                        "duration": new.attributes["duration"],
-                    },
-                )
-            )
+    await listening_room.async_listen(silence(7.0 + 24.0))
 
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _record_event)
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    fired = [
+        (
+            state.attributes["event_type"],
+            {
+                "confidence": state.attributes["confidence"],
+                "duration": state.attributes["duration"],
+            },
+        )
+        for state in sound
+        if state.state not in ("unknown", "unavailable")
+    ]
 
     # windows (7 s long) end at t = 7, 8, ...: cry above threshold at 9-18, laughter at 23-24;
     # the cry began ONSET_FILL of a window before 9 s and ended OFFSET_FILL into the 11-18 s one
@@ -188,7 +143,7 @@ async def test_event_order_and_data(
         ("laughter_started", heard),
         ("laughter_stopped", 0.0),
     ]
-    assert changes == [
+    assert transitions(changes) == [
         (CRYING, STATE_UNAVAILABLE),
         (LAUGHING, STATE_UNAVAILABLE),
         (CRYING, STATE_OFF),
@@ -211,24 +166,12 @@ async def test_event_order_and_data(
     "script", [[(0.1, 0.0)] * 2 + [(0.99, 0.0)] * 10 + [(0.0, 0.0)] * 10]
 )
 async def test_crying_says_since_when_while_on(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    hass: HomeAssistant, listening_room: Room
 ) -> None:
     """While on, crying's `started_at` is when the cry began, before it was confirmed; off, none."""
-    entry = same_room(mock_config_entry, {CONF_CONFIRM_S: 3.0, CONF_HOP_S: 1.0})
-    source_factory.audio = silence(7.0 + 21.0)
-    states: list[State] = []
-
-    @callback
-    def _record(event: Event[EventStateChangedData]) -> None:
-        if event.data["entity_id"] == CRYING and event.data["new_state"] is not None:
-            states.append(event.data["new_state"])
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
-    await setup_integration(hass, entry)
-    await wait_processed(hass, entry.runtime_data.runtime, source_factory.last)
+    states = record_states(hass, CRYING)
+    room = listening_room.with_options({CONF_CONFIRM_S: 3.0, CONF_HOP_S: 1.0})
+    await room.async_listen(silence(7.0 + 21.0))
 
     on = [state for state in states if state.state == STATE_ON]
     assert on
@@ -246,25 +189,18 @@ async def test_crying_says_since_when_while_on(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [[(0.3, 0.0), (0.42, 0.0)]])
 async def test_sound_level_and_probability_sensors(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    entity_registry: er.EntityRegistry,
+    hass: HomeAssistant, listening_room: Room, entity_registry: er.EntityRegistry
 ) -> None:
     """The level is the RMS of the audio in dBFS; probabilities (opt-in) are in percent."""
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
     assert hass.states.get(LEVEL).state == STATE_UNAVAILABLE  # nothing heard yet
     entry = entity_registry.async_get(CRY_PROBABILITY)
     assert entry is not None
     assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     entity_registry.async_update_entity(CRY_PROBABILITY, disabled_by=None)
-    source_factory.audio = tone(8.5, amplitude=0.5)
-    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-
-    runtime = mock_config_entry.runtime_data.runtime
-    await wait_processed(hass, runtime, source_factory.last)
+    listening_room.sources.audio = tone(8.5, amplitude=0.5)
+    assert await hass.config_entries.async_reload(listening_room.entry.entry_id)
+    await listening_room.async_heard()
     await wait_until(
         hass, lambda: hass.states.get(LEVEL).state not in ("unavailable", "unknown")
     )
@@ -286,27 +222,23 @@ async def test_sound_level_and_probability_sensors(
     ],
 )
 async def test_readings_are_published_once_a_second_and_sounds_at_once(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    entity_registry: er.EntityRegistry,
+    hass: HomeAssistant, listening_room: Room, entity_registry: er.EntityRegistry
 ) -> None:
     """Twice-a-second windows update the readings once a second; a cry shows in its own window.
 
     The hop of 0.5 s is chosen in a current (version 2) entry: migration keeps it there.
     """
-    entry = same_room(
-        mock_config_entry, {CONF_CONFIRM_S: 0.0, CONF_HOP_S: 0.5}, version=2
+    room = listening_room.with_options(
+        {CONF_CONFIRM_S: 0.0, CONF_HOP_S: 0.5}, version=2
     )
-    await setup_integration(hass, entry)
+    await room.async_start()
     entity_registry.async_update_entity(CRY_PROBABILITY, disabled_by=None)
-    source_factory.audio = silence(13.0)
-    readings = record_states(hass, CRY_PROBABILITY, CRYING)
-    assert await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done()
-    await wait_processed(hass, entry.runtime_data.runtime, source_factory.last)
+    room.sources.audio = silence(13.0)
+    written = record_states(hass, CRY_PROBABILITY, CRYING)
+    assert await hass.config_entries.async_reload(room.entry.entry_id)
+    await room.async_heard()
 
+    readings = transitions(written)
     published = [state for entity, state in readings if entity == CRY_PROBABILITY]
     assert published[published.index("10.0") :] == [
         "10.0",  # 7.0 s
@@ -321,19 +253,17 @@ async def test_readings_are_published_once_a_second_and_sounds_at_once(
         STATE_ON,
         STATE_OFF,
     ]
-    assert entry.runtime_data.runtime.windows_scored == 13
+    assert room.runtime.windows_scored == 13
 
 
-@pytest.mark.usefixtures("no_drops", "scripted_model")
+@pytest.mark.usefixtures("no_drops")
 async def test_unchanged_readings_write_no_state(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    hass: HomeAssistant, listening_room: Room
 ) -> None:
     """Readings that change nothing shown (steady silence) write no state, not even a report."""
-    source_factory.audio = silence(15.0)
-    source_factory.start_gate = asyncio.Event()
-    await setup_integration(hass, mock_config_entry)
+    listening_room.sources.start_gate = gate = asyncio.Event()
+    await listening_room.async_start(silence(15.0))
+    runtime = listening_room.runtime
     reported: list[str] = []
     hass.bus.async_listen(
         EVENT_STATE_REPORTED,
@@ -343,57 +273,9 @@ async def test_unchanged_readings_write_no_state(
         ),
     )
     changed = record_states(hass, LEVEL, CRYING, LAUGHING, SOUND)
-    source_factory.start_gate.set()
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
+    gate.set()
+    await listening_room.async_heard()
 
-    assert mock_config_entry.runtime_data.runtime.windows_scored == 9
-    assert (LEVEL, "-120.0") in changed
+    assert runtime.windows_scored == 9
+    assert (LEVEL, "-120.0") in transitions(changed)
     assert reported == []
-
-
-@pytest.mark.freeze_time("2025-06-01 20:00:00+00:00")
-async def test_entities_snapshot(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    entity_registry: er.EntityRegistry,
-    snapshot: SnapshotAssertion,
-) -> None:
-    """Names, unique ids, device classes, units, icons and states of every entity."""
-    for key in ("cry_probability", "laughter_probability"):
-        entity_registry.async_get_or_create(
-            "sensor",
-            "baby_monitor",
-            f"{mock_config_entry.entry_id}-{key}",
-            suggested_object_id=f"nursery_{key}",
-            disabled_by=None,
-        )
-    source_factory.audio = silence(1.0)
-    await setup_integration(hass, mock_config_entry)
-    await wait_until(hass, lambda: mock_config_entry.runtime_data.runtime.available)
-    entries = sorted(
-        er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id),
-        key=lambda entry: entry.entity_id,
-    )
-    assert [(entry.entity_id, entry.unique_id) for entry in entries] == snapshot(
-        name="entities"
-    )
-    for entry in entries:
-        assert entry.disabled_by is None
-        state = hass.states.get(entry.entity_id)
-        assert (
-            entry.original_device_class,
-            entry.entity_category,
-            entry.translation_key,
-            entry.unit_of_measurement,
-        ) == snapshot(name=f"{entry.entity_id}-entry")
-        # the image's access token is random
-        assert (state.state, dict(state.attributes)) == snapshot(
-            name=f"{entry.entity_id}-state",
-            exclude=props("access_token", "entity_picture"),
-        )
-    assert hass.states.get(CRYING).state == STATE_OFF
-    assert hass.states.get(LEVEL).state == STATE_UNKNOWN

@@ -62,27 +62,25 @@ from custom_components.baby_monitor.engine.audio import decode_file
 from custom_components.baby_monitor.engine.model import ModelMetadata
 from custom_components.baby_monitor.runtime import MAX_PENDING_WINDOWS, load_model
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import (
-    EVENT_STATE_CHANGED,
-    STATE_OFF,
-    STATE_ON,
-    STATE_UNAVAILABLE,
-    STATE_UNKNOWN,
-)
-from homeassistant.core import (
-    CoreState,
-    Event,
-    EventStateChangedData,
-    HomeAssistant,
-    State,
-    callback,
-)
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from tests.conftest import write_wav
 
 from . import setup_integration
-from .conftest import RATE, FakeSource, silence, tone, wait_until
+from .conftest import (
+    RATE,
+    FakeSource,
+    Room,
+    changes,
+    log_lines,
+    record_states,
+    settle,
+    silence,
+    tone,
+    wait_until,
+)
 
 CRYING = "binary_sensor.nursery_crying"
 SOUND = "event.nursery_sound"
@@ -93,13 +91,6 @@ HA_POOL_THREADS = ("SyncWorker", "ImportExecutor", "ThreadPoolExecutor")
 NIGHT_LIGHT = {"input_boolean": {"night_light": {"name": "Night light"}}}
 
 
-async def settle(hass: HomeAssistant) -> None:
-    """Let background tasks take a few turns."""
-    for _ in range(10):
-        await asyncio.sleep(0)
-        await hass.async_block_till_done()
-
-
 async def tick(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
 ) -> None:
@@ -107,16 +98,6 @@ async def tick(
     freezer.tick(timedelta(seconds=seconds))
     async_fire_time_changed_exact(hass)
     await settle(hass)
-
-
-def log_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    """Messages of the integration's log records that contain `text`."""
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name.startswith("custom_components.baby_monitor")
-        and text in record.getMessage()
-    ]
 
 
 def ffmpeg_children() -> list[psutil.Process]:
@@ -139,28 +120,6 @@ async def assert_home_assistant_carries_on(hass: HomeAssistant) -> None:
         blocking=True,
     )
     assert hass.states.get("input_boolean.night_light").state == STATE_ON
-
-
-def record_states(hass: HomeAssistant, entity_id: str) -> list[State]:
-    """Collect every new state of an entity, in order."""
-    states: list[State] = []
-
-    @callback
-    def _record(event: Event[EventStateChangedData]) -> None:
-        if event.data["entity_id"] == entity_id and event.data["new_state"]:
-            states.append(event.data["new_state"])
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
-    return states
-
-
-def changes(states: list[State]) -> list[str]:
-    """List the state values, consecutive repeats folded."""
-    values: list[str] = []
-    for state in states:
-        if not values or values[-1] != state.state:
-            values.append(state.state)
-    return values
 
 
 def url_entry(url: str) -> MockConfigEntry:
@@ -780,18 +739,14 @@ async def test_slow_inference_drops_windows_and_still_detects(
         await setup_integration(hass, mock_config_entry)
         runtime = mock_config_entry.runtime_data.runtime
         runtime.async_add_audio_listener(
-            lambda _block: pending.append(len(runtime._pending))
+            lambda _block: pending.append(runtime.diagnostics()["windows_pending"])
         )
         runtime.async_add_event_listener(
             lambda event: dropped_at_start.append(runtime.windows_dropped)
         )
         await wait_until(
             hass,
-            lambda: (
-                source.drained.is_set()
-                and not runtime._pending
-                and not runtime._lock.locked()
-            ),
+            lambda: source.drained.is_set() and runtime.idle,
             timeout=30,
         )
 
@@ -833,7 +788,6 @@ def wrong_sha(json_path: Path) -> None:
     json_path.write_text(json.dumps(meta))
 
 
-@pytest.mark.usefixtures("source_factory")
 @pytest.mark.parametrize(
     ("corrupt", "problem"),
     [
@@ -845,7 +799,7 @@ def wrong_sha(json_path: Path) -> None:
 )
 async def test_corrupt_model_retries_and_loads_once_fixed(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    room: Room,
     model_copy: Path,
     corrupt: Callable[[Path], None],
     problem: str,
@@ -857,14 +811,14 @@ async def test_corrupt_model_retries_and_loads_once_fixed(
     good = {path: path.read_bytes() for path in model_copy.parent.iterdir()}
     corrupt(model_copy)
     assert await async_setup_component(hass, "input_boolean", NIGHT_LIGHT)
-    issue_id = f"model_error_{mock_config_entry.entry_id}"
+    issue_id = f"model_error_{room.entry.entry_id}"
 
     with (
         patch(f"{RUNTIME}.DEFAULT_MODEL", model_copy),
         patch(f"{PACKAGE}.load_model", wraps=load_model) as loads,
     ):
-        await setup_integration(hass, mock_config_entry)
-        assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+        await room.async_start()
+        assert room.entry.state is ConfigEntryState.SETUP_RETRY
         issue = issue_registry.async_get_issue(DOMAIN, issue_id)
         assert issue is not None
         assert problem in issue.translation_placeholders["error"]
@@ -875,7 +829,7 @@ async def test_corrupt_model_retries_and_loads_once_fixed(
             hass,
             lambda: (
                 loads.call_count == 2
-                and mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+                and room.entry.state is ConfigEntryState.SETUP_RETRY
             ),
         )
         assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
@@ -891,11 +845,9 @@ async def test_corrupt_model_retries_and_loads_once_fixed(
         for path, content in good.items():
             path.write_bytes(content)
         await tick(hass, freezer, 600)
-        await wait_until(
-            hass, lambda: mock_config_entry.state is ConfigEntryState.LOADED
-        )
+        await wait_until(hass, lambda: room.entry.state is ConfigEntryState.LOADED)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-    model = mock_config_entry.runtime_data.runtime.model
+    model = room.runtime.model
     assert model.meta.model_path == model_copy.with_suffix(".tflite")
 
 

@@ -12,10 +12,6 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.baby_monitor.engine.spectrogram import (
@@ -25,22 +21,17 @@ from custom_components.baby_monitor.engine.spectrogram import (
     render_png,
 )
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
-from homeassistant.const import (
-    ATTR_ENTITY_ID,
-    EVENT_STATE_CHANGED,
-    SERVICE_TURN_OFF,
-    STATE_UNAVAILABLE,
-)
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import homeassistant.util.dt as dt_util
 
-from . import setup_integration
-from .conftest import ScriptedRuntime, SourceFactory, tone, wait_processed, wait_until
+from .conftest import Room, changes, record_states, tick, tone, wait_until
 
 IMAGE = "image.nursery_spectrogram"
 LISTENING = "switch.nursery_listening"
 LAYOUT = Layout()
+REFRESH_S = 5.0  # a watched picture is drawn again this often
 
 pytestmark = pytest.mark.usefixtures("no_drops")
 
@@ -72,30 +63,6 @@ async def fetch(hass_client: ClientSessionGenerator) -> Fetch:
     return _fetch
 
 
-def record_image_states(hass: HomeAssistant) -> list[str]:
-    """Collect every new state of the picture (its image_last_updated)."""
-    states: list[str] = []
-
-    @callback
-    def _record(event: Event[EventStateChangedData]) -> None:
-        new, old = event.data["new_state"], event.data["old_state"]
-        if event.data["entity_id"] == IMAGE and new is not None:
-            if old is None or old.state != new.state:
-                states.append(new.state)
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
-    return states
-
-
-async def tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float = 5.0
-) -> None:
-    """Move the clock and run what became due."""
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
-
-
 def drawn_seconds(pixels: npt.NDArray[np.uint8]) -> float:
     """How many seconds of the 30 the spectrogram shows (columns that are not background)."""
     spectrogram = pixels[: LAYOUT.spectrogram_height]
@@ -108,35 +75,25 @@ def has_colour(pixels: npt.NDArray[np.uint8], label: str) -> bool:
     return bool(np.all(pixels == np.asarray(COLOURS[label], np.uint8), axis=-1).any())
 
 
-async def listen(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    seconds: float = 10.0,
-) -> None:
-    """Set the entry up and play `seconds` of a tone through the real frontend."""
-    source_factory.audio = tone(seconds, amplitude=0.3)
-    await setup_integration(hass, entry)
-    await wait_processed(hass, entry.runtime_data.runtime, source_factory.last)
+def hum(seconds: float = 10.0) -> npt.NDArray[np.float32]:
+    """Make a tone for the room to hear (drawn by the real frontend)."""
+    return tone(seconds, amplitude=0.3)
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_picture_belongs_to_the_room_device(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     entity_registry: er.EntityRegistry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """image.<room>_spectrogram is on the room's device, unavailable until audio arrives."""
-    source_factory.audio = tone(0.0)  # connects, but no audio arrives
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start(tone(0.0))  # connects, but no audio arrives
     entry = entity_registry.async_get(IMAGE)
     assert entry is not None
     assert entry.translation_key == "spectrogram"
-    assert entry.unique_id == f"{mock_config_entry.entry_id}-spectrogram"
+    assert entry.unique_id == f"{listening_room.entry.entry_id}-spectrogram"
     device = device_registry.async_get_device(
-        identifiers={("baby_monitor", mock_config_entry.entry_id)}
+        identifiers={("baby_monitor", listening_room.entry.entry_id)}
     )
     assert device is not None
     assert entry.device_id == device.id
@@ -147,13 +104,11 @@ async def test_picture_belongs_to_the_room_device(
 @pytest.mark.parametrize("script", [[(0.9, 0.05)] * 10])
 async def test_fetch_draws_what_was_heard(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
     fetch: Fetch,
 ) -> None:
     """After 10 s of audio the proxy serves a PNG with 10 s of spectrogram and both traces."""
-    await listen(hass, mock_config_entry, source_factory, 10.0)
+    await listening_room.async_listen(hum(10.0))
     assert hass.states.get(IMAGE).state != STATE_UNAVAILABLE
 
     pixels = await fetch()
@@ -168,46 +123,42 @@ async def test_fetch_draws_what_was_heard(
     assert has_colour(pixels, "laughter")
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_nothing_is_drawn_while_nobody_looks(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     freezer: FrozenDateTimeFactory,
     render: MagicMock,
 ) -> None:
     """Audio keeps arriving and time passes, but without a fetch no picture and no state change."""
-    states = record_image_states(hass)
-    await listen(hass, mock_config_entry, source_factory, 20.0)
-    settled = list(states)
+    images = record_states(hass, IMAGE)
+    await listening_room.async_listen(hum(20.0))
+    settled = changes(images)
     for _ in range(24):
-        await tick(hass, freezer)
-    assert mock_config_entry.runtime_data.runtime.windows_scored == 14
+        await tick(hass, freezer, REFRESH_S)
+    assert listening_room.runtime.windows_scored == 14
     render.assert_not_called()
-    assert states == settled  # only unavailable -> available, no refreshes
+    assert changes(images) == settled  # only unavailable -> available, no refreshes
     assert len(settled) == 2
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_refreshes_every_few_seconds_while_watched_then_stops(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     freezer: FrozenDateTimeFactory,
     render: MagicMock,
     fetch: Fetch,
 ) -> None:
     """A fetch starts 5-s refreshes; each refresh is fetched again; 30 s unfetched stops them."""
-    await listen(hass, mock_config_entry, source_factory)
-    states = record_image_states(hass)
+    await listening_room.async_listen(hum())
+    images = record_states(hass, IMAGE)
 
     await fetch()
     assert render.call_count == 1
     for _ in range(3):  # a viewer: the frontend fetches after every new state
-        await tick(hass, freezer)
+        await tick(hass, freezer, REFRESH_S)
         await fetch()
-    assert len(states) == 3
-    refreshed = [dt_util.parse_datetime(state) for state in states]
+    assert len(changes(images)) == 3
+    refreshed = [dt_util.parse_datetime(state) for state in changes(images)]
     assert all(
         later - earlier == timedelta(seconds=5)
         for earlier, later in zip(refreshed, refreshed[1:], strict=False)
@@ -218,51 +169,46 @@ async def test_refreshes_every_few_seconds_while_watched_then_stops(
     assert render.call_count == 4
 
     for _ in range(12):  # the viewer leaves
-        await tick(hass, freezer)
-    assert len(states) == 3 + 5  # 5, 10, 15, 20 and 25 s after the last fetch
+        await tick(hass, freezer, REFRESH_S)
+    assert len(changes(images)) == 3 + 5  # 5, 10, 15, 20 and 25 s after the last fetch
     assert render.call_count == 4
 
     await fetch()  # someone looks again: a fresh picture and refreshes resume
     assert render.call_count == 5
-    await tick(hass, freezer)
-    assert len(states) == 9
+    await tick(hass, freezer, REFRESH_S)
+    assert len(changes(images)) == 9
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_picture_starts_over_after_a_reconnect(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     freezer: FrozenDateTimeFactory,
     fetch: Fetch,
 ) -> None:
     """A dropped stream blanks the picture (unavailable); after reconnecting only new audio shows."""
-    source_factory.end = "fail"
-    await listen(hass, mock_config_entry, source_factory, 12.0)
-    runtime = mock_config_entry.runtime_data.runtime
+    listening_room.sources.end = "fail"
+    runtime = await listening_room.async_listen(hum(12.0))
     await wait_until(hass, lambda: not runtime.available)
     assert hass.states.get(IMAGE).state == STATE_UNAVAILABLE
     assert drawn_seconds(await fetch()) == 0.0
 
-    source_factory.end = "hold"
+    listening_room.sources.end = "hold"
     # new sound, not a replay of the first
-    source_factory.audio = tone(8.0, amplitude=0.3, freq=330.0)
+    listening_room.sources.audio = tone(8.0, amplitude=0.3, freq=330.0)
     await tick(hass, freezer, 1.0)  # the reconnect backoff
-    await wait_until(hass, lambda: len(source_factory.created) == 2)
-    await wait_processed(hass, runtime, source_factory.last)
+    await wait_until(hass, lambda: len(listening_room.sources.created) == 2)
+    await listening_room.async_heard()
     assert hass.states.get(IMAGE).state != STATE_UNAVAILABLE
     assert drawn_seconds(await fetch()) == pytest.approx(8.0, abs=0.2)
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_pausing_blanks_the_picture(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     fetch: Fetch,
 ) -> None:
     """Turning listening off forgets what was heard: the picture is blank, the entity available."""
-    await listen(hass, mock_config_entry, source_factory)
+    await listening_room.async_listen(hum())
     assert drawn_seconds(await fetch()) == pytest.approx(10.0, abs=0.2)
 
     await hass.services.async_call(

@@ -9,10 +9,7 @@ from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.baby_monitor.const import (
     CONF_BACKEND,
@@ -35,47 +32,43 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 
-from . import setup_integration
-from .conftest import SourceFactory, same_room, wait_until
+from .conftest import Room, wait_until
 
 MODEL_PATH = "custom_components.baby_monitor.runtime.DEFAULT_MODEL"
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_setup_and_unload(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """Setup starts listening and adds the entities; unload stops the source."""
-    await setup_integration(hass, mock_config_entry)
-    assert mock_config_entry.state is ConfigEntryState.LOADED
-    assert source_factory.last.started
+    await listening_room.async_start()
+    assert listening_room.entry.state is ConfigEntryState.LOADED
+    assert listening_room.sources.last.started
     assert hass.states.get("binary_sensor.nursery_crying") is not None
     assert hass.states.get("event.nursery_sound") is not None
 
-    runtime = mock_config_entry.runtime_data.runtime
-    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    runtime = listening_room.runtime
+    assert await hass.config_entries.async_unload(listening_room.entry.entry_id)
     await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
-    assert source_factory.last.stopped
+    assert listening_room.entry.state is ConfigEntryState.NOT_LOADED
+    assert listening_room.sources.last.stopped
     assert not runtime.is_running
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 async def test_device_names_its_source_and_the_detection_model(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    listening_room: Room,
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """The room's device shows the kind of source and the model's version, no firmware."""
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
 
     device = device_registry.async_get_device(
-        identifiers={(DOMAIN, mock_config_entry.entry_id)}
+        identifiers={(DOMAIN, listening_room.entry.entry_id)}
     )
     assert device is not None
-    version = mock_config_entry.runtime_data.runtime.model.meta.version
+    version = listening_room.runtime.model.meta.version
     assert (device.name, device.manufacturer, device.model) == (
         "Nursery",
         "Baby Monitor",
@@ -85,50 +78,47 @@ async def test_device_names_its_source_and_the_detection_model(
     assert device.sw_version is None
 
 
-@pytest.mark.usefixtures("scripted_model")
 async def test_reload_starts_a_new_source(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
 ) -> None:
     """Reloading closes the old source and opens a new one."""
-    await setup_integration(hass, mock_config_entry)
-    first = source_factory.last
-    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await listening_room.async_start()
+    first = listening_room.sources.last
+    assert await hass.config_entries.async_reload(listening_room.entry.entry_id)
     await hass.async_block_till_done()
     assert first.stopped
-    assert source_factory.last is not first
-    assert source_factory.last.started
-    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert listening_room.sources.last is not first
+    assert listening_room.sources.last.started
+    assert listening_room.entry.state is ConfigEntryState.LOADED
 
 
-@pytest.mark.usefixtures("source_factory")
 async def test_by_default_crying_waits_for_the_confirm_time_and_laughter_does_not(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, room: Room
 ) -> None:
     """Without options, windows come every second and crying needs 3 s of them; a laugh counts at once."""
-    entry = same_room(mock_config_entry)
-    await setup_integration(hass, entry)
-    detectors = entry.runtime_data.runtime.pipeline.detectors
+    room = room.with_options({})
+    await room.async_start()
+    runtime = room.runtime
+    detectors = runtime.pipeline.detectors
     assert detectors["cry"].config.confirm_s == DEFAULT_CONFIRM_S == 3.0
     assert detectors["laughter"].config.confirm_s == 0.0
-    assert entry.runtime_data.runtime.settings.hop_s == DEFAULT_HOP_S == 1.0
+    assert runtime.settings.hop_s == DEFAULT_HOP_S == 1.0
 
 
-@pytest.mark.usefixtures("source_factory")
 async def test_options_are_applied(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    room: Room,
     entity_registry: er.EntityRegistry,
 ) -> None:
     """Saving options reloads the entry with them; entities of undetected sounds go away."""
-    await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data.runtime
+    await room.async_start()
+    runtime = room.runtime
     assert runtime.model.backend in ("litert", "tflite", "numpy")
     assert set(runtime.pipeline.detectors) == {"cry", "laughter"}
     assert entity_registry.async_get("binary_sensor.nursery_laughing") is not None
 
-    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_init(room.entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
@@ -142,8 +132,8 @@ async def test_options_are_applied(
         },
     )
     await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.LOADED
-    runtime = mock_config_entry.runtime_data.runtime
+    assert room.entry.state is ConfigEntryState.LOADED
+    runtime = room.runtime
     assert runtime.model.backend == "numpy"
     assert runtime.settings.hop_s == 2.0
     cry = runtime.pipeline.detectors["cry"].config
@@ -158,10 +148,9 @@ async def test_options_are_applied(
     ]
 
 
-@pytest.mark.usefixtures("source_factory")
 async def test_setup_retry_when_model_cannot_load(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    room: Room,
     issue_registry: ir.IssueRegistry,
     freezer: FrozenDateTimeFactory,
     tmp_path: Path,
@@ -171,37 +160,27 @@ async def test_setup_retry_when_model_cannot_load(
     shutil.copy(DEFAULT_MODEL, broken)
     broken.with_suffix(".tflite").write_bytes(b"not a model")
     with patch(MODEL_PATH, broken):
-        await setup_integration(hass, mock_config_entry)
-    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
-    issue = issue_registry.async_get_issue(
-        DOMAIN, f"model_error_{mock_config_entry.entry_id}"
-    )
+        await room.async_start()
+    assert room.entry.state is ConfigEntryState.SETUP_RETRY
+    issue = issue_registry.async_get_issue(DOMAIN, f"model_error_{room.entry.entry_id}")
     assert issue is not None
     assert issue.translation_key == "model_error"
     assert "does not match its metadata" in issue.translation_placeholders["error"]
 
     freezer.tick(timedelta(minutes=5))
     async_fire_time_changed(hass)
-    await wait_until(hass, lambda: mock_config_entry.state is ConfigEntryState.LOADED)
+    await wait_until(hass, lambda: room.entry.state is ConfigEntryState.LOADED)
     assert (
-        issue_registry.async_get_issue(
-            DOMAIN, f"model_error_{mock_config_entry.entry_id}"
-        )
+        issue_registry.async_get_issue(DOMAIN, f"model_error_{room.entry.entry_id}")
         is None
     )
 
 
-@pytest.mark.usefixtures("source_factory")
 async def test_setup_retry_when_backend_missing(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, room: Room
 ) -> None:
     """A runtime backend that is not installed is a model error too (choose Automatic)."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Nursery",
-        data=dict(mock_config_entry.data),
-        options={CONF_BACKEND: "tflite"},
-    )
+    room = room.with_options({CONF_BACKEND: "tflite"})
     with patch(
         "custom_components.baby_monitor.engine.backends._FACTORIES",
         {
@@ -210,23 +189,19 @@ async def test_setup_retry_when_backend_missing(
             )
         },
     ):
-        await setup_integration(hass, entry)
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+        await room.async_start()
+    assert room.entry.state is ConfigEntryState.SETUP_RETRY
 
 
-@pytest.mark.usefixtures("source_factory")
+@pytest.mark.usefixtures("no_model")
 async def test_remove_entry_withdraws_issues(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    room: Room,
     issue_registry: ir.IssueRegistry,
-    tmp_path: Path,
 ) -> None:
     """Deleting an entry that could not load its model removes its repair issue."""
-    with patch(MODEL_PATH, tmp_path / "missing.json"):
-        await setup_integration(hass, mock_config_entry)
-    assert issue_registry.async_get_issue(
-        DOMAIN, f"model_error_{mock_config_entry.entry_id}"
-    )
-    await hass.config_entries.async_remove(mock_config_entry.entry_id)
+    await room.async_start()
+    assert issue_registry.async_get_issue(DOMAIN, f"model_error_{room.entry.entry_id}")
+    await hass.config_entries.async_remove(room.entry.entry_id)
     await hass.async_block_till_done()
     assert not issue_registry.issues

@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.baby_monitor.media_source import clip_title
 from homeassistant.components import media_source
@@ -14,31 +13,24 @@ from homeassistant.components.media_player import BrowseError
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
-from . import setup_integration
-from .conftest import ENTRY_ID
-from .test_clips import make_clip, media, mock_config_entry, options  # noqa: F401
+from .conftest import ENTRY_ID, Room
+from .test_clips import make_clip, options  # noqa: F401 - clips saved
 
 SOURCE = "media-source://baby_monitor"
 
 
 @pytest.fixture
-async def browser(
-    hass: HomeAssistant,
-    media: Path,  # noqa: F811
-    mock_config_entry: MockConfigEntry,  # noqa: F811
-    source_factory: object,
-    scripted_model: object,
-) -> Path:
+async def browser(hass: HomeAssistant, media: Path, listening_room: Room) -> Path:
     """Set up the nursery and the media browser; returns the clips folder."""
     assert await async_setup_component(hass, "media_source", {})
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
     return media / "baby_monitor"
 
 
 async def test_rooms_are_listed_by_name(
     hass: HomeAssistant,
     browser: Path,
-    media: Path,  # noqa: F811
+    media: Path,
 ) -> None:
     """A room's folder is its entry id, shown as its name; other folders as they are."""
     hour = timedelta(hours=1)
@@ -74,7 +66,7 @@ async def test_a_room_without_clips_yet_is_listed_empty(
 async def test_days_and_clips_newest_first_and_playable(
     hass: HomeAssistant,
     browser: Path,
-    media: Path,  # noqa: F811
+    media: Path,
 ) -> None:
     """A room lists its days, a day its clips with their time and sound; clips play."""
     hour = timedelta(hours=1)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Generator
-from datetime import timedelta
 import logging
 import threading
 from typing import Any
@@ -16,7 +14,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
-    async_fire_time_changed,
 )
 
 from custom_components.baby_monitor.const import DOMAIN, EVENT_BABY_MONITOR
@@ -32,14 +29,7 @@ from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
-from . import setup_integration
-from .conftest import (
-    ScriptedRuntime,
-    SourceFactory,
-    silence,
-    wait_processed,
-    wait_until,
-)
+from .conftest import Room, ScriptedRuntime, silence, tick, wait_until
 
 CRYING = "binary_sensor.nursery_crying"
 # the first window is scored once this much audio has arrived (hop 1 s here)
@@ -79,17 +69,6 @@ def breakdown(
     item.hang.set()
 
 
-async def tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
-) -> None:
-    """Move the clock and run what became due."""
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    for _ in range(10):
-        await asyncio.sleep(0)
-        await hass.async_block_till_done()
-
-
 async def diagnostics_scoring(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> dict[str, object]:
@@ -101,21 +80,18 @@ async def diagnostics_scoring(
 @pytest.mark.parametrize("script", [[(0.99, 0.0)] * 100])
 async def test_a_window_that_raises_is_dropped_logged_and_counted(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     breakdown: Breakdown,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """One window the model cannot score is lost; the room goes on hearing."""
-    source_factory.audio = silence(WINDOW_S + 5.0)
+    listening_room.sources.audio = silence(WINDOW_S + 5.0)
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
     breakdown.failing = lambda call: call in (0, 2)
-    await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data.runtime
-    await wait_processed(hass, runtime, source_factory.last)
+    runtime = await listening_room.async_listen()
 
     assert runtime.windows_scored == 4  # 6 windows, 2 raised
-    assert await diagnostics_scoring(hass, mock_config_entry) == {
+    assert await diagnostics_scoring(hass, listening_room.entry) == {
         "errors": 2,
         "failures_in_row": 0,
         "last_error": "FloatingPointError('window 2 is broken')",
@@ -136,29 +112,26 @@ async def test_a_window_that_raises_is_dropped_logged_and_counted(
 @pytest.mark.usefixtures("no_drops")
 async def test_scoring_failing_ten_times_in_a_row_is_deaf_until_it_works(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     breakdown: Breakdown,
     freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Unavailable and a repair issue after ten failures; both go once a window is scored."""
-    issue_id = f"scoring_failed_{mock_config_entry.entry_id}"
-    source_factory.audio = silence(WINDOW_S + FAILURES_BEFORE_DEAF - 2.0)
-    source_factory.end = "fail"
+    issue_id = f"scoring_failed_{listening_room.entry.entry_id}"
+    listening_room.sources.audio = silence(WINDOW_S + FAILURES_BEFORE_DEAF - 2.0)
+    listening_room.sources.end = "fail"
     breakdown.failing = lambda _call: True
-    await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data.runtime
-    await wait_processed(hass, runtime, source_factory.last)
+    runtime = await listening_room.async_listen()
     await hass.async_block_till_done()
     assert runtime.health.failures_in_row == FAILURES_BEFORE_DEAF - 1
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
     await tick(hass, freezer, 1)  # the stream reconnects and fails twice more
-    await wait_processed(hass, runtime, source_factory.last)
+    await listening_room.async_heard()
     await hass.async_block_till_done()
-    runtime_diag = await diagnostics_scoring(hass, mock_config_entry)
+    runtime_diag = await diagnostics_scoring(hass, listening_room.entry)
     assert runtime_diag["failing"] is True
     assert not runtime.available
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
@@ -169,9 +142,9 @@ async def test_scoring_failing_ten_times_in_a_row_is_deaf_until_it_works(
     assert "cannot hear: 10 windows in a row could not be scored" in caplog.text
 
     breakdown.failing = lambda _call: False
-    source_factory.end = "hold"
+    listening_room.sources.end = "hold"
     await tick(hass, freezer, 2)
-    await wait_processed(hass, runtime, source_factory.last)
+    await listening_room.async_heard()
     await hass.async_block_till_done()
     assert runtime.available
     assert hass.states.get(CRYING).state == STATE_OFF
@@ -180,34 +153,50 @@ async def test_scoring_failing_ten_times_in_a_row_is_deaf_until_it_works(
 
 
 @pytest.mark.usefixtures("no_drops")
+async def test_windows_still_waiting_when_the_stream_ends_are_not_scored(
+    hass: HomeAssistant, listening_room: Room, breakdown: Breakdown
+) -> None:
+    """A stream that ends takes its queued windows with it; the one being scored counts."""
+    breakdown.hang.clear()  # the first window is being scored, the other five wait
+    listening_room.sources.end = "fail"
+    await listening_room.async_start(silence(WINDOW_S + 5.0))
+    runtime = listening_room.runtime
+    await wait_until(hass, lambda: runtime.last_error == "fake stream ended")
+
+    breakdown.hang.set()
+    await wait_until(hass, lambda: runtime.idle)
+
+    assert runtime.windows_scored == 1
+    assert runtime.windows_dropped == 0
+    assert breakdown.calls == 1
+
+
+@pytest.mark.usefixtures("no_drops")
 async def test_a_hung_model_makes_the_room_unavailable_until_it_scores_again(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
+    listening_room: Room,
     breakdown: Breakdown,
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Windows waiting while none is scored for three hops: unavailable, diagnostics say so."""
     caplog.set_level(logging.INFO)
-    source_factory.audio = silence(WINDOW_S + 3.0)
     breakdown.hang.clear()
-    await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data.runtime
-    await wait_until(hass, source_factory.last.drained.is_set)
+    await listening_room.async_start(silence(WINDOW_S + 3.0))
+    await wait_until(hass, listening_room.sources.last.drained.is_set)
     await tick(hass, freezer, STALL_HOPS * 1.0 - 0.5)
     assert hass.states.get(CRYING).state == STATE_OFF  # not yet three hops
 
     await tick(hass, freezer, 1.0)
     assert hass.states.get(CRYING).state == STATE_UNAVAILABLE
-    assert (await diagnostics_scoring(hass, mock_config_entry))["stalled"] is True
+    assert (await diagnostics_scoring(hass, listening_room.entry))["stalled"] is True
     assert "Nursery cannot hear: no window scored for" in caplog.text
 
     breakdown.hang.set()
-    await wait_processed(hass, runtime, source_factory.last)
+    await listening_room.async_heard()
     await hass.async_block_till_done()
     assert hass.states.get(CRYING).state == STATE_OFF
-    assert (await diagnostics_scoring(hass, mock_config_entry))["stalled"] is False
+    assert (await diagnostics_scoring(hass, listening_room.entry))["stalled"] is False
     assert "Scoring in Nursery goes on again" in caplog.text
 
 
@@ -215,17 +204,15 @@ async def test_a_hung_model_makes_the_room_unavailable_until_it_scores_again(
 @pytest.mark.parametrize("script", [[(0.99, 0.0)] * 3 + [(0.0, 0.0)] * 10])
 async def test_a_broken_listener_does_not_stop_the_others(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
+    listening_room: Room,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A listener that raises is logged once; events, states and scoring go on."""
-    source_factory.audio = silence(WINDOW_S + 9.0)
-    source_factory.end = "fail"
+    listening_room.sources.audio = silence(WINDOW_S + 9.0)
+    listening_room.sources.end = "fail"
     events = async_capture_events(hass, EVENT_BABY_MONITOR)
-    await setup_integration(hass, mock_config_entry)
-    runtime = mock_config_entry.runtime_data.runtime
+    await listening_room.async_start()
+    runtime = listening_room.runtime
     calls: list[SoundEvent] = []
 
     def broken(event: SoundEvent) -> None:
@@ -234,7 +221,7 @@ async def test_a_broken_listener_does_not_stop_the_others(
 
     runtime.async_add_event_listener(broken)
     runtime.async_add_window_listener(lambda _window, _scored: 1 / 0)
-    await wait_processed(hass, runtime, source_factory.last)
+    await listening_room.async_heard()
     await hass.async_block_till_done()
 
     assert runtime.windows_scored == 10

@@ -17,8 +17,8 @@ from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.setup import async_setup_component
 
 from . import setup_integration
-from .conftest import ENTRY_ID, SourceFactory, wait_processed
-from .test_clips import clips, media, mock_config_entry, noise, options, room  # noqa: F401 - fixtures
+from .conftest import ENTRY_ID, Room
+from .test_clips import clips, noise, options, other_room  # noqa: F401 - clips saved
 
 
 async def save_clip(
@@ -37,25 +37,18 @@ async def save_clip(
 
 @pytest.fixture
 async def nursery(
-    hass: HomeAssistant,
-    media: Path,  # noqa: F811
-    mock_config_entry: MockConfigEntry,  # noqa: F811
-    source_factory: SourceFactory,
-    scripted_model: Any,
+    listening_room: Room,
+    media: Path,
 ) -> MockConfigEntry:
     """Set up the nursery and let it hear 3 s of audio."""
-    source_factory.audio = noise(3.0)
-    await setup_integration(hass, mock_config_entry)
-    await wait_processed(
-        hass, mock_config_entry.runtime_data.runtime, source_factory.last
-    )
-    return mock_config_entry
+    await listening_room.async_listen(noise(3.0))
+    return listening_room.entry
 
 
 async def test_a_user_who_is_not_an_administrator_cannot_record(
     hass: HomeAssistant,
     nursery: MockConfigEntry,
-    media: Path,  # noqa: F811
+    media: Path,
     hass_read_only_user: MockUser,
     hass_admin_user: MockUser,
 ) -> None:
@@ -78,7 +71,7 @@ async def test_a_user_who_is_not_an_administrator_cannot_record(
 async def test_the_room_can_be_its_device_or_an_entity(
     hass: HomeAssistant,
     nursery: MockConfigEntry,
-    media: Path,  # noqa: F811
+    media: Path,
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """The action editor's target (the room's device or entity) names the room too."""
@@ -96,7 +89,7 @@ async def test_the_room_can_be_its_device_or_an_entity(
 async def test_a_target_that_is_no_room_is_refused(
     hass: HomeAssistant,
     nursery: MockConfigEntry,
-    media: Path,  # noqa: F811
+    media: Path,
     device_registry: dr.DeviceRegistry,
     entity_registry: er.EntityRegistry,
 ) -> None:
@@ -127,12 +120,11 @@ async def test_a_target_that_is_no_room_is_refused(
 async def test_one_room_at_a_time(
     hass: HomeAssistant,
     nursery: MockConfigEntry,
-    options: dict[str, Any],  # noqa: F811
-    source_factory: SourceFactory,
+    options: dict[str, Any],  # noqa: F811 - the fixture
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """Naming two rooms is refused: the response describes one clip."""
-    playroom = room("Playroom", 2, options)
+    playroom = other_room("Playroom", 2, options)
     await setup_integration(hass, playroom)
     device = device_registry.async_get_device(identifiers={(DOMAIN, playroom.entry_id)})
     assert device is not None

@@ -37,7 +37,7 @@ from custom_components.baby_monitor.source import (
 )
 from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_NAME
+from homeassistant.const import ATTR_ENTITY_ID, CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
@@ -163,6 +163,11 @@ class WavCamera(Camera):
         """Return the file as the stream."""
         return str(self._path)
 
+    async def async_turn_off(self) -> None:
+        """Switch the camera off: it has no stream then."""
+        self._attr_is_on = False
+        self.async_write_ha_state()
+
 
 @pytest.fixture
 async def wav_camera(hass: HomeAssistant, wav_file: Path) -> str:
@@ -234,7 +239,9 @@ async def test_camera_that_is_off_cannot_be_added(
     hass: HomeAssistant, wav_camera: str
 ) -> None:
     """A camera that is switched off has no stream to test."""
-    hass.data["camera"].get_entity(wav_camera)._attr_is_on = False
+    await hass.services.async_call(
+        "camera", "turn_off", {ATTR_ENTITY_ID: wav_camera}, blocking=True
+    )
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )

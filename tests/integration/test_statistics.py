@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 import datetime as dt
 from datetime import date, datetime, timedelta
 import json
@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
     async_fire_time_changed,
     mock_restore_cache_with_extra_data,
 )
@@ -28,30 +27,16 @@ from custom_components.baby_monitor.statistics import DailyStatistics, next_midn
 from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import (
     ATTR_ENTITY_ID,
-    EVENT_STATE_CHANGED,
     SERVICE_TURN_OFF,
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
-from homeassistant.core import (
-    Event,
-    EventStateChangedData,
-    HomeAssistant,
-    State,
-    callback,
-)
+from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_component import async_update_entity
 import homeassistant.util.dt as dt_util
 
-from . import setup_integration
-from .conftest import (
-    ScriptedRuntime,
-    SourceFactory,
-    silence,
-    wait_processed,
-    wait_until,
-)
+from .conftest import Room, record_states, silence, state_of, wait_until
 
 CRY_EPISODES = "sensor.nursery_cry_episodes_today"
 CRYING_TIME = "sensor.nursery_crying_time_today"
@@ -101,54 +86,27 @@ def minutes(entity_id: str, hass: HomeAssistant) -> float:
     return round(float(state.state) * 60, 3)
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> State:
-    """Get the current state of an entity that must exist."""
-    state = hass.states.get(entity_id)
-    assert state is not None
-    return state
-
-
-def record(hass: HomeAssistant, entity_id: str) -> list[State]:
-    """Collect every state written with a new value or attributes, in order."""
-    states: list[State] = []
-
-    @callback
-    def _record(event: Event[EventStateChangedData]) -> None:
-        if event.data["entity_id"] == entity_id and (new := event.data["new_state"]):
-            states.append(new)
-
-    hass.bus.async_listen(EVENT_STATE_CHANGED, _record)
-    return states
-
-
 async def listen_in_real_time(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    freezer: FrozenDateTimeFactory,
-    start: datetime,
-    audio_s: float,
+    room: Room, freezer: FrozenDateTimeFactory, start: datetime, audio_s: float
 ) -> None:
-    """Set the entry up at `start` and play `audio_s` of audio in real time.
+    """Set the room up at `start` and play `audio_s` of audio in real time.
 
     The clock follows the stream: the window ending at stream time t is scored at start + t,
     and timers due by then fire, as they would on a real monitor.
     """
     freezer.move_to(start)
-    source_factory.audio = silence(audio_s)
-    source_factory.start_gate = gate = asyncio.Event()
-    await setup_integration(hass, entry)
-    runtime = entry.runtime_data.runtime
+    room.sources.start_gate = gate = asyncio.Event()
+    await room.async_start(silence(audio_s))
+    runtime = room.runtime
 
     @callback
     def follow_stream(window: Window, scored: Scored) -> None:
         freezer.move_to(start + timedelta(seconds=window.t))
-        async_fire_time_changed(hass)
+        async_fire_time_changed(room.hass)
 
-    entry.async_on_unload(runtime.async_add_window_listener(follow_stream))
+    room.entry.async_on_unload(runtime.async_add_window_listener(follow_stream))
     gate.set()
-    await wait_until(hass, lambda: bool(source_factory.created))
-    await wait_processed(hass, runtime, source_factory.last)
+    await room.async_heard()
 
 
 async def tick(
@@ -160,12 +118,12 @@ async def tick(
     await hass.async_block_till_done()
 
 
-async def stop_listening(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+async def stop_listening(room: Room) -> None:
     """Turn the listening switch off, which ends a sound going on."""
-    await hass.services.async_call(
+    await room.hass.services.async_call(
         SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: LISTENING}, blocking=True
     )
-    await wait_until(hass, lambda: not any(entry.runtime_data.runtime.active.values()))
+    await wait_until(room.hass, lambda: not any(room.runtime.active.values()))
 
 
 def saved(
@@ -186,19 +144,13 @@ def saved(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [TWO_CRIES_AND_A_LAUGH])
 async def test_episodes_time_and_last_cry_follow_what_is_heard(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """Each cry and laugh counts once when it starts; crying time adds up the cries' own lengths."""
     start = local(2025, 6, 1, 9, 0, 0)
-    cry_counts = record(hass, CRY_EPISODES)
+    cry_counts = record_states(hass, CRY_EPISODES)
 
-    await listen_in_real_time(
-        hass, mock_config_entry, source_factory, freezer, start, TWO_CRIES_AND_A_LAUGH_S
-    )
+    await listen_in_real_time(listening_room, freezer, start, TWO_CRIES_AND_A_LAUGH_S)
 
     assert [state.state for state in cry_counts] == ["0", "1", "2"]
     assert state_of(hass, CRY_EPISODES).state == "2"
@@ -219,17 +171,11 @@ async def test_episodes_time_and_last_cry_follow_what_is_heard(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [ONGOING_CRY])
 async def test_crying_time_grows_every_minute_while_the_baby_cries(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """A long cry shows in crying time minute by minute, and settles when the cry ends."""
     start = local(2025, 6, 1, 9, 0, 0)
-    await listen_in_real_time(
-        hass, mock_config_entry, source_factory, freezer, start, ONGOING_CRY_S
-    )
+    await listen_in_real_time(listening_room, freezer, start, ONGOING_CRY_S)
     assert state_of(hass, "binary_sensor.nursery_crying").state == "on"
     began = 9 - ON_S
     # written when the cry was confirmed (at 9 s), ON_S after it began
@@ -242,7 +188,7 @@ async def test_crying_time_grows_every_minute_while_the_baby_cries(
 
     # The cry is closed at stream time 18 s; its last window above threshold (16 s) ended
     # SMEAR_S after the cry did, so it lasted until 18 - 16 + SMEAR_S before the source closed.
-    await stop_listening(hass, mock_config_entry)
+    await stop_listening(listening_room)
     lasted = 130 - (18 - 16 + SMEAR_S) - began
     assert minutes(CRYING_TIME, hass) == round(lasted)
     await tick(hass, freezer, start + timedelta(seconds=400))
@@ -253,17 +199,11 @@ async def test_crying_time_grows_every_minute_while_the_baby_cries(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [TWO_CRIES_AND_A_LAUGH])
 async def test_counts_restart_at_local_midnight_every_night(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """At local midnight the day's counts go back to 0; the last cry is kept."""
     start = local(2025, 6, 1, 23, 58, 0)
-    await listen_in_real_time(
-        hass, mock_config_entry, source_factory, freezer, start, TWO_CRIES_AND_A_LAUGH_S
-    )
+    await listen_in_real_time(listening_room, freezer, start, TWO_CRIES_AND_A_LAUGH_S)
     await tick(hass, freezer, local(2025, 6, 1, 23, 59, 59))
     assert state_of(hass, CRY_EPISODES).state == "2"
     last_cry = state_of(hass, LAST_CRY).state
@@ -289,22 +229,16 @@ async def test_counts_restart_at_local_midnight_every_night(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [ONGOING_CRY])
 async def test_cry_across_midnight_is_split_between_the_days(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """A cry from 23:59:09 - ON_S on: 51 + ON_S s close the old day, the rest the new one.
 
     The episode counts on the day it started, so the new day starts with 0 episodes.
     """
     start = local(2025, 6, 1, 23, 59, 0)
-    crying_time = record(hass, CRYING_TIME)
-    episodes = record(hass, CRY_EPISODES)
-    await listen_in_real_time(
-        hass, mock_config_entry, source_factory, freezer, start, ONGOING_CRY_S
-    )
+    crying_time = record_states(hass, CRYING_TIME)
+    episodes = record_states(hass, CRY_EPISODES)
+    await listen_in_real_time(listening_room, freezer, start, ONGOING_CRY_S)
     assert state_of(hass, CRY_EPISODES).state == "1"
 
     midnight = local(2025, 6, 2, 0, 0, 0)
@@ -318,7 +252,7 @@ async def test_cry_across_midnight_is_split_between_the_days(
 
     await tick(hass, freezer, midnight + timedelta(seconds=90))
     assert minutes(CRYING_TIME, hass) == 90.0
-    await stop_listening(hass, mock_config_entry)
+    await stop_listening(listening_room)
     # closed at stream time 18 s; the cry ended SMEAR_S before its last window (16 s) did
     assert minutes(CRYING_TIME, hass) == round(90 - (18 - 16 + SMEAR_S))
     assert state_of(hass, CRY_EPISODES).state == "0"
@@ -332,11 +266,7 @@ async def test_cry_across_midnight_is_split_between_the_days(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [TWO_CRIES_AND_A_LAUGH])
 async def test_restart_restores_the_days_statistics(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """After a restart on the same day, counting goes on from the saved values."""
     start = local(2025, 6, 1, 15, 0, 0)
@@ -353,10 +283,8 @@ async def test_restart_restores_the_days_statistics(
             (State(LAUGHTER_EPISODES, "2"), saved(start.date(), 2, 20.0, earlier)),
         ],
     )
-    cry_counts = record(hass, CRY_EPISODES)
-    await listen_in_real_time(
-        hass, mock_config_entry, source_factory, freezer, start, TWO_CRIES_AND_A_LAUGH_S
-    )
+    cry_counts = record_states(hass, CRY_EPISODES)
+    await listen_in_real_time(listening_room, freezer, start, TWO_CRIES_AND_A_LAUGH_S)
     assert [state.state for state in cry_counts] == ["3", "4", "5"]
     assert state_of(hass, CRY_EPISODES).state == "5"
     assert minutes(CRYING_TIME, hass) == round(150.0 + TWO_CRIES_S)
@@ -365,11 +293,8 @@ async def test_restart_restores_the_days_statistics(
     assert state_of(hass, LAUGHTER_EPISODES).state == "3"
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 async def test_restart_on_a_later_day_keeps_only_the_last_cry(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """Values saved on an earlier day are not today's: they start at 0; the last cry stays."""
     yesterday = local(2025, 5, 31, 21, 0, 0)
@@ -381,7 +306,7 @@ async def test_restart_on_a_later_day_keeps_only_the_last_cry(
         ],
     )
     freezer.move_to(local(2025, 6, 1, 7, 0, 0))
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
     assert state_of(hass, CRY_EPISODES).state == "0"
     assert minutes(CRYING_TIME, hass) == 0.0
     assert state_of(hass, LAUGHTER_EPISODES).state == "0"
@@ -391,17 +316,11 @@ async def test_restart_on_a_later_day_keeps_only_the_last_cry(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [TWO_CRIES_AND_A_LAUGH])
 async def test_reload_keeps_the_days_statistics(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """Reloading the entry (new options, a new source) does not lose today's counts."""
     await listen_in_real_time(
-        hass,
-        mock_config_entry,
-        source_factory,
+        listening_room,
         freezer,
         local(2025, 6, 1, 9, 0, 0),
         TWO_CRIES_AND_A_LAUGH_S,
@@ -409,8 +328,8 @@ async def test_reload_keeps_the_days_statistics(
     before = {entity_id: state_of(hass, entity_id).state for entity_id in STATISTICS}
     assert before[CRY_EPISODES] == "2"
 
-    source_factory.audio = silence(0.0)
-    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    listening_room.sources.audio = silence(0.0)
+    assert await hass.config_entries.async_reload(listening_room.entry.entry_id)
     await hass.async_block_till_done()
     assert {
         entity_id: state_of(hass, entity_id).state for entity_id in STATISTICS
@@ -420,23 +339,17 @@ async def test_reload_keeps_the_days_statistics(
 @pytest.mark.usefixtures("no_drops")
 @pytest.mark.parametrize("script", [TWO_CRIES_AND_A_LAUGH])
 async def test_statistics_stay_available_while_the_source_is_down(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    source_factory: SourceFactory,
-    scripted_model: Callable[[], ScriptedRuntime],
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, listening_room: Room, freezer: FrozenDateTimeFactory
 ) -> None:
     """What was heard today still holds when the stream is lost."""
-    source_factory.end = "fail"
     await listen_in_real_time(
-        hass,
-        mock_config_entry,
-        source_factory,
+        listening_room,
         freezer,
         local(2025, 6, 1, 9, 0, 0),
         TWO_CRIES_AND_A_LAUGH_S,
     )
-    await wait_until(hass, lambda: not mock_config_entry.runtime_data.runtime.available)
+    await listening_room.sources.last.stop()  # the stream is lost once all is heard
+    await wait_until(hass, lambda: not listening_room.runtime.available)
     for entity_id in STATISTICS:
         await async_update_entity(hass, entity_id)
     assert state_of(hass, LEVEL).state == STATE_UNAVAILABLE
@@ -446,13 +359,11 @@ async def test_statistics_stay_available_while_the_source_is_down(
     assert state_of(hass, LAUGHTER_EPISODES).state == "1"
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 async def test_nothing_heard_yet_reads_zero_and_unknown(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    hass: HomeAssistant, listening_room: Room
 ) -> None:
     """A new monitor has no episodes, no crying time and no last cry, even without audio."""
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
     assert state_of(hass, LEVEL).state == STATE_UNAVAILABLE
     assert state_of(hass, CRY_EPISODES).state == "0"
     assert minutes(CRYING_TIME, hass) == 0.0
@@ -460,32 +371,28 @@ async def test_nothing_heard_yet_reads_zero_and_unknown(
     assert state_of(hass, LAUGHTER_EPISODES).state == "0"
 
 
-@pytest.mark.usefixtures("scripted_model", "source_factory")
 async def test_unticking_a_sound_removes_its_statistics(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    entity_registry: er.EntityRegistry,
+    hass: HomeAssistant, listening_room: Room, entity_registry: er.EntityRegistry
 ) -> None:
     """Only detected sounds have statistics; unticking crying removes the cry statistics."""
-    await setup_integration(hass, mock_config_entry)
+    await listening_room.async_start()
+    entry = listening_room.entry
     assert all(entity_registry.async_get(entity_id) for entity_id in STATISTICS)
 
-    hass.config_entries.async_update_entry(
-        mock_config_entry, options={CONF_SOUNDS: ["laughter"]}
-    )
+    hass.config_entries.async_update_entry(entry, options={CONF_SOUNDS: ["laughter"]})
     await hass.async_block_till_done()
     for entity_id in (CRY_EPISODES, CRYING_TIME, LAST_CRY):
         assert entity_registry.async_get(entity_id) is None
         assert hass.states.get(entity_id) is None
     assert state_of(hass, LAUGHTER_EPISODES).state == "0"
     assert {
-        entry.unique_id
-        for entry in er.async_entries_for_config_entry(
-            entity_registry, mock_config_entry.entry_id
+        registered.unique_id
+        for registered in er.async_entries_for_config_entry(
+            entity_registry, entry.entry_id
         )
-        if entry.domain == "sensor"
+        if registered.domain == "sensor"
     } == {
-        f"{mock_config_entry.entry_id}-{key}"
+        f"{entry.entry_id}-{key}"
         for key in ("sound_level", "laughter_probability", "laughter_episodes_today")
     }
 

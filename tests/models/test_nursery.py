@@ -107,7 +107,7 @@ def test_a_tune_is_written_with_melody_accompaniment_and_bass_on_its_instrument(
 ):
     """Three passes in the MIDI: the melody on the chosen program, an accompaniment and a bass."""
     tune = TUNES[0]
-    piece = nursery._piece(tune, INSTRUMENTS["music box"], 70.0, 72, 3)
+    piece = nursery.tune_piece(tune, INSTRUMENTS["music box"], 70.0, 72, 3)
     melody = [n for n in piece.notes if n.channel == 0]
 
     assert piece.programs[0] == INSTRUMENTS["music box"]
@@ -119,10 +119,10 @@ def test_a_tune_is_written_with_melody_accompaniment_and_bass_on_its_instrument(
         3 * tune.beats * 60 / 70.0, abs=0.01
     )
     # voices are accompanied by another instrument: a choir does not strum its own chords
-    voiced = nursery._piece(tune, VOICES["choir aahs"], 70.0, 60, 1)
+    voiced = nursery.tune_piece(tune, VOICES["choir aahs"], 70.0, 60, 1)
     assert voiced.programs[1] != VOICES["choir aahs"]
     assert tune_midi(tune, 10, 70.0, 72) == music.midi_bytes(
-        nursery._piece(tune, 10, 70.0, 72, 3)
+        nursery.tune_piece(tune, 10, 70.0, 72, 3)
     )
 
 
