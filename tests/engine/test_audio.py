@@ -200,7 +200,6 @@ def test_a_decoder_that_stalls_is_stopped(
     hang.write_text("#!/bin/sh\nexec sleep 30\n")
     hang.chmod(0o755)
     monkeypatch.setattr(audio, "ffmpeg_path", lambda: str(hang))
-    monkeypatch.setattr(audio, "_DECODE_TIMEOUT_S", 0.5)
     clip = write(tmp_path / "x.wav", bytes(3200), 2, 16000)
     with pytest.raises(AudioError, match=r"decoding stalled: no audio for 0.5 s"):
-        decode_file(clip)
+        decode_file(clip, stall_timeout_s=0.5)
