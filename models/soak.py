@@ -48,6 +48,7 @@ __all__ = [
     "false_by_kind",
     "missed_over_beds",
     "household",
+    "live_blocks",
     "programme",
     "rss_mb",
     "run_soak",
@@ -339,7 +340,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def _blocks(segments: Generator[Floats], limit: int) -> Iterator[Floats]:
+def live_blocks(segments: Generator[Floats], limit: int) -> Iterator[Floats]:
     """Cut the programme into 0.1-s blocks, as a live source delivers it, up to `limit` samples.
 
     The programme is closed at the end, so the last memory reading holds none of its audio.
@@ -594,7 +595,7 @@ def run_soak(
     plan, segments = play()
     limit = int(plan.seconds * RATE)
     heard, memory = _ours(
-        runtime, _blocks(segments, limit), plan.seconds, confirm_s, hop_s
+        runtime, live_blocks(segments, limit), plan.seconds, confirm_s, hop_s
     )
     events = [event for event in heard if event.kind == "started"]
     errors = duration_errors(plan, heard)
@@ -632,7 +633,9 @@ def run_soak(
         }
     if yamnet_threshold is not None:
         _, again = play()
-        theirs = _yamnet(yamnet(), yamnet_threshold, _blocks(again, limit), confirm_s)
+        theirs = _yamnet(
+            yamnet(), yamnet_threshold, live_blocks(again, limit), confirm_s
+        )
         result["yamnet"] = {
             **score_events(plan, theirs, confirm_s),
             "false_by_kind": false_by_kind(plan, theirs, YAMNET_FRAME / RATE),

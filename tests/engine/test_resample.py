@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -11,9 +12,9 @@ import pytest
 
 from baby_monitor_engine.audio import AudioError, resample as audio_resample
 from baby_monitor_engine.resample import (
+    HALF_TAPS,
+    KAISER_BETA,
     StreamingResampler,
-    _plan,
-    _sinc_filter,
     resample,
 )
 
@@ -31,10 +32,17 @@ RATE_PAIRS = [
 
 
 def _reference(x: Floats, from_rate: int, to_rate: int) -> npt.NDArray[np.float64]:
-    """Textbook definition: zero-stuff by up, filter, keep every down-th (centred) sample."""
+    """Textbook definition: zero-stuff by up, filter, keep every down-th (centred) sample.
+
+    The filter is a Kaiser-windowed sinc cut at the lower Nyquist frequency, HALF_TAPS zero
+    crossings each side, normalised to a gain of `up` (the zero-stuffing divides by it).
+    """
     g = math.gcd(from_rate, to_rate)
     up, down = to_rate // g, from_rate // g
-    taps = _sinc_filter(up, down)
+    cutoff = 1.0 / max(up, down)
+    t = np.arange(-HALF_TAPS * max(up, down), HALF_TAPS * max(up, down) + 1)
+    taps = cutoff * np.sinc(cutoff * t) * np.kaiser(t.size, KAISER_BETA)
+    taps *= up / taps.sum()
     half = taps.size // 2
     k = np.arange(x.size * up // down)[:, None]
     n = np.arange(x.size)[None, :]
@@ -72,10 +80,29 @@ def test_matches_textbook_definition(from_rate: int, to_rate: int) -> None:
     np.testing.assert_allclose(got, want, atol=2e-6)
 
 
-def test_gather_path_is_used_for_coprime_rates() -> None:
-    """The coprime pair in RATE_PAIRS really exercises the fallback path."""
-    assert _plan(16001, 16000).groups is None
-    assert _plan(160, 441).groups is not None
+@pytest.mark.parametrize(
+    ("from_rate", "to_rate", "products"),
+    [(16000, 16001, {"ij,ij->i"}), (44100, 16000, {"ij,jk->ik"})],
+)
+def test_gather_path_is_used_for_coprime_rates(
+    from_rate: int, to_rate: int, products: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coprime pair in RATE_PAIRS really exercises the fallback path.
+
+    It gathers each output's taps (row-wise dot products) where the common pairs multiply
+    frames by per-period filter matrices.
+    """
+    assert (from_rate, to_rate) in RATE_PAIRS
+    seen: set[str] = set()
+    einsum = np.einsum
+
+    def spy(subscripts: str, *operands: Any, **kwargs: Any) -> Any:
+        seen.add(subscripts)
+        return einsum(subscripts, *operands, **kwargs)
+
+    monkeypatch.setattr(np, "einsum", spy)
+    resample(np.ones(700, np.float32), from_rate, to_rate)
+    assert seen == products
 
 
 def test_lengths_passthrough_and_bad_rates() -> None:

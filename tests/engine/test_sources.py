@@ -86,15 +86,40 @@ async def _collect(source: AudioSource) -> tuple[list[Floats], SourceError]:
             pytest.fail("blocks() ended without raising SourceError")
 
 
+_spawned: list[asyncio.subprocess.Process] = []
+"""Every process the running test started through asyncio, oldest first."""
+
+
+@pytest.fixture(autouse=True)
+def _record_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Record the processes each test starts, so that they can be checked from outside."""
+    spawn = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        proc = await spawn(*args, **kwargs)
+        _spawned.append(proc)
+        return proc
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    _spawned.clear()
+    yield
+    _spawned.clear()
+
+
 def _assert_reaped(source: FFmpegSource) -> None:
-    """Check the ffmpeg child has exited and been reaped, and its stderr reader is gone."""
-    proc = source._proc
-    assert proc is not None
-    assert proc.returncode is not None
-    with pytest.raises(ChildProcessError):
-        os.waitpid(proc.pid, os.WNOHANG)
-    assert not Path(f"/proc/{proc.pid}").exists()
-    assert source._stderr_task is None
+    """Check every ffmpeg child has exited and been reaped, and its stderr reader is gone."""
+    assert _spawned, "the test started no process"
+    for proc in _spawned:
+        assert proc.returncode is not None
+        with pytest.raises(ChildProcessError):
+            os.waitpid(proc.pid, os.WNOHANG)
+        assert not Path(f"/proc/{proc.pid}").exists()
+    readers = [
+        task.get_name()
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith("baby_monitor ffmpeg stderr ")
+    ]
+    assert readers == []
     assert source.pid is None
 
 
@@ -556,9 +581,7 @@ async def test_ffmpeg_ignoring_sigterm_is_killed(
     started = time.monotonic()
     await source.stop()
     assert time.monotonic() - started < 2 * sources.ffmpeg.STOP_TIMEOUT_S + 1
-    proc = source._proc
-    assert proc is not None
-    assert proc.returncode == -9
+    assert [proc.returncode for proc in _spawned] == [-9]  # SIGKILL
     _assert_reaped(source)
 
 
@@ -918,8 +941,10 @@ async def test_sounddevice_converts_44k_stereo(fake_sd: _FakeSoundDevice) -> Non
     assert (stream.kwargs["samplerate"], stream.kwargs["channels"]) == (44100, 2)
     assert (source.stream_rate, source.stream_channels) == (44100, 2)
     await asyncio.to_thread(stream.done.wait, 2)
-    await asyncio.sleep(0)
-    audio = np.concatenate(list(source._queue))
+    stream.finish()  # the device ends: blocks() yields what is queued, then raises
+    blocks, error = await _collect(source)
+    assert error.reason == "stream_ended"
+    audio = np.concatenate(blocks)
     await source.stop()
     whole = resample((left / 2).astype(np.float32), rate, RATE)
     assert whole.size - 30 <= audio.size <= whole.size

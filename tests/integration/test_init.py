@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 import shutil
+import sys
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
@@ -177,20 +178,20 @@ async def test_setup_retry_when_model_cannot_load(
 
 
 async def test_setup_retry_when_backend_missing(
-    hass: HomeAssistant, room: Room
+    hass: HomeAssistant,
+    room: Room,
+    issue_registry: ir.IssueRegistry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A runtime backend that is not installed is a model error too (choose Automatic)."""
+    for module in ("tflite_runtime", "tflite_runtime.interpreter"):
+        monkeypatch.setitem(sys.modules, module, None)  # not installed, here too
     room = room.with_options({CONF_BACKEND: "tflite"})
-    with patch(
-        "custom_components.baby_monitor.engine.backends._FACTORIES",
-        {
-            "tflite": lambda content: (_ for _ in ()).throw(
-                ImportError("no tflite_runtime")
-            )
-        },
-    ):
-        await room.async_start()
+    await room.async_start()
     assert room.entry.state is ConfigEntryState.SETUP_RETRY
+    issue = issue_registry.async_get_issue(DOMAIN, f"model_error_{room.entry.entry_id}")
+    assert issue is not None
+    assert "tflite: not installed" in issue.translation_placeholders["error"]
 
 
 @pytest.mark.usefixtures("no_model")

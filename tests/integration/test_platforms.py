@@ -31,7 +31,10 @@ async def test_entities(
     with (
         patch("custom_components.baby_monitor.PLATFORMS", [platform]),
         # the image's access token is random
-        patch("homeassistant.components.image._RND.getrandbits", return_value=0xB4B1),
+        patch(
+            "homeassistant.components.image.SystemRandom.getrandbits",
+            return_value=0xB4B1,
+        ),
     ):
         await listening_room.async_listen(silence(1.0))
 

@@ -12,6 +12,7 @@ import pytest
 
 from models import crossval
 from models.crossval import (
+    EMBEDDING_TENSOR,
     HOP,
     PATCH,
     PatchSet,
@@ -346,23 +347,59 @@ def test_yamnet_patchsets_are_computed_once(
     (tmp_path / "manifest.csv").write_text("path\n", encoding="utf-8")
     clips = [clip(0), clip(1)]
     lengths = {clips[0].path: 100, clips[1].path: PATCH + HOP}
-    calls = []
+    calls: list[dict[str, Any]] = []
 
-    class Taps:
-        def __init__(self, path: Path) -> None:
-            calls.append(path)
+    class Interpreter:
+        """LiteRT's interpreter as YAMNet: scores echo the patch's first sample."""
 
-        def __call__(self, patch: Array) -> tuple[Array, Array]:
-            return np.full(521, patch[0], np.float32), np.full(1024, 1, np.float32)
+        def __init__(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+            self.tensors: dict[int, Array] = {}
+
+        def allocate_tensors(self) -> None:
+            pass
+
+        def get_input_details(self) -> list[dict[str, Any]]:
+            return [{"index": 0}]
+
+        def get_output_details(self) -> list[dict[str, Any]]:
+            return [{"index": 1}]
+
+        def get_tensor_details(self) -> list[dict[str, Any]]:
+            return [
+                {"name": "other", "index": 3},
+                {"name": EMBEDDING_TENSOR, "index": 2},
+            ]
+
+        def set_tensor(self, index: int, value: Array) -> None:
+            assert index == 0
+            assert value.shape == (1, PATCH)
+            self.tensors[1] = np.full((1, 521), value[0, 0], np.float32)
+            self.tensors[2] = np.ones((1, 1024), np.float32)
+
+        def invoke(self) -> None:
+            pass
+
+        def get_tensor(self, index: int) -> Array:
+            return self.tensors[index]
 
     def audio(batch: list[Clip], data_dir: Path, cache: Path | None) -> list[Array]:
         return [np.ones(lengths[c.path], np.float32) for c in batch]
 
-    monkeypatch.setattr(crossval, "_YamNetTaps", Taps)
+    monkeypatch.setattr("ai_edge_litert.interpreter.Interpreter", Interpreter)
     monkeypatch.setattr(crossval, "load_audio", audio)
-    scores, embeddings = yamnet_patchsets(clips, tmp_path, tmp_path / "cache")
-    again, _ = yamnet_patchsets(clips, tmp_path, tmp_path / "cache")
-    assert len(calls) == 1
+    model = tmp_path / "yamnet.tflite"
+    scores, embeddings = yamnet_patchsets(
+        clips, tmp_path, tmp_path / "cache", model=model
+    )
+    again, _ = yamnet_patchsets(clips, tmp_path, tmp_path / "cache", model=model)
+    assert calls == [
+        {
+            "model_path": str(model),
+            "num_threads": 1,
+            "experimental_preserve_all_tensors": True,
+        }
+    ]
     np.testing.assert_array_equal(scores.offsets, [0, 1, 3])
     assert embeddings.features.shape == (3, 1024)
     np.testing.assert_array_equal(again.features, scores.features)

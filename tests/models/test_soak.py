@@ -19,11 +19,11 @@ from models.soak import (
     Cry,
     Piece,
     Programme,
-    _blocks,
     duration_errors,
     false_alarms,
     false_by_kind,
     household,
+    live_blocks,
     missed_over_beds,
     programme,
     rss_mb,
@@ -255,7 +255,7 @@ def test_blocks_release_the_programme_once_the_limit_is_reached() -> None:
         finally:
             closed.append(True)
 
-    blocks = list(_blocks(segments(), RATE * 12))
+    blocks = list(live_blocks(segments(), RATE * 12))
     assert sum(block.size for block in blocks) == RATE * 12
     assert closed == [True]
 

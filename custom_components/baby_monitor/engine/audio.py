@@ -22,6 +22,7 @@ from .resample import StreamingResampler, resample
 
 __all__ = [
     "BLOCK_SAMPLES",
+    "STALL_TIMEOUT_S",
     "AudioError",
     "decode_blocks",
     "decode_file",
@@ -36,8 +37,8 @@ type Floats = npt.NDArray[np.float32]
 
 BLOCK_SAMPLES: Final = 10 * SAMPLE_RATE
 """Samples per block `decode_blocks` yields by default (10 s, 640 kB as float32)."""
-_DECODE_TIMEOUT_S: Final = 300
-"""Seconds the decoder may go without producing audio before it is stopped."""
+STALL_TIMEOUT_S: Final = 300
+"""Seconds the decoder may go without producing audio before it is stopped (default)."""
 _STDERR_TAIL_BYTES: Final = 16_384
 """Bytes at the end of ffmpeg's error output searched for the reason it failed."""
 
@@ -110,12 +111,16 @@ def _ffmpeg_reason(stderr: IO[bytes], returncode: int) -> str:
 
 
 def _ffmpeg_blocks(
-    ffmpeg: str, path: Path, sample_rate: int, block_samples: int
+    ffmpeg: str,
+    path: Path,
+    sample_rate: int,
+    block_samples: int,
+    stall_timeout_s: float,
 ) -> Generator[Floats]:
     """Decode with ffmpeg to s16le on a pipe, `block_samples` at a time.
 
     A thread reads the pipe into a queue of two blocks, so memory does not grow with the file
-    and a decoder that produces nothing for `_DECODE_TIMEOUT_S` is stopped.
+    and a decoder that produces nothing for `stall_timeout_s` seconds is stopped.
     """
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", str(path)]
     cmd += ["-map", "0:a:0", "-f", "s16le", "-ac", "1", "-ar", str(sample_rate), "-"]
@@ -138,10 +143,10 @@ def _ffmpeg_blocks(
         try:
             while True:
                 try:
-                    chunk = chunks.get(timeout=_DECODE_TIMEOUT_S)
+                    chunk = chunks.get(timeout=stall_timeout_s)
                 except queue.Empty as err:
                     raise AudioError(
-                        f"decoding stalled: no audio for {_DECODE_TIMEOUT_S} s"
+                        f"decoding stalled: no audio for {stall_timeout_s} s"
                     ) from err
                 if not chunk:
                     break
@@ -160,14 +165,18 @@ def _ffmpeg_blocks(
 
 
 def decode_blocks(
-    path: str | Path, sample_rate: int = SAMPLE_RATE, block_samples: int = BLOCK_SAMPLES
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    block_samples: int = BLOCK_SAMPLES,
+    stall_timeout_s: float = STALL_TIMEOUT_S,
 ) -> Generator[Floats]:
     """Decode any file ffmpeg (or, without it, the `wave` module) reads, block by block.
 
     Yields mono float32 blocks at `sample_rate` of about `block_samples` samples (the last
     shorter), so memory stays flat however long the file. Raises AudioError on the first
-    `next()` for a missing or empty file, and after the last block when the decoder failed
-    or the file held no audio; closing the iterator early stops the decoder.
+    `next()` for a missing or empty file, when ffmpeg produces nothing for `stall_timeout_s`
+    seconds, and after the last block when the decoder failed or the file held no audio;
+    closing the iterator early stops the decoder.
     """
     file = Path(path)
     if not file.is_file():
@@ -180,7 +189,7 @@ def decode_blocks(
     blocks = (
         _wav_blocks(file, sample_rate, block_samples)
         if ffmpeg is None
-        else _ffmpeg_blocks(ffmpeg, file, sample_rate, block_samples)
+        else _ffmpeg_blocks(ffmpeg, file, sample_rate, block_samples, stall_timeout_s)
     )
     total = 0
     with contextlib.closing(blocks):
@@ -192,6 +201,12 @@ def decode_blocks(
         raise AudioError("no audio samples in file")
 
 
-def decode_file(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Floats:
+def decode_file(
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    stall_timeout_s: float = STALL_TIMEOUT_S,
+) -> Floats:
     """Decode a whole file to one mono float32 array (`decode_blocks` for long recordings)."""
-    return np.concatenate(list(decode_blocks(path, sample_rate)))
+    return np.concatenate(
+        list(decode_blocks(path, sample_rate, stall_timeout_s=stall_timeout_s))
+    )
