@@ -25,8 +25,8 @@ from .const import (
 )
 from .data import BabyMonitorConfigEntry, BabyMonitorData
 from .engine.model import ModelError
-from .learning import RoomLearning, async_remove_learnt
 from .issues import ISSUES, async_raise_issue, async_withdraw_issue, has_issue
+from .learning import RoomLearning, async_remove_learnt
 from .migration import change_placeholders, migrate_thresholds, model_thresholds
 from .runtime import BabyMonitorRuntime, DetectionSettings, load_model
 from .services import async_setup_services
@@ -143,8 +143,10 @@ async def async_unload_entry(
 async def async_remove_entry(
     hass: HomeAssistant, entry: BabyMonitorConfigEntry
 ) -> None:
-    """Withdraw the entry's repair issues and forget what it learnt; delete its clips unless
-    its options keep them."""
+    """Withdraw the entry's repair issues, forget what it learnt, delete its clips.
+
+    Clips stay when the entry's options keep them.
+    """
     for key in ISSUES:
         async_withdraw_issue(hass, key, entry.entry_id)
     await async_remove_learnt(hass, entry.entry_id)

@@ -82,8 +82,11 @@ class BabyMonitorBinarySensor(BabyMonitorEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """While on: when the sound began (its estimated start, not when it was confirmed) and
-        the episode a verdict (`baby_monitor.teach`) would refer to."""
+        """While on: when the sound began, and its episode.
+
+        The start is the sound's estimated start, not when it was confirmed; the episode is
+        what a verdict (`baby_monitor.teach`) refers to.
+        """
         if not self.is_on or self._started_at is None:
             return None
         return {

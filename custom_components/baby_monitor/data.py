@@ -13,8 +13,10 @@ from .runtime import BabyMonitorRuntime
 
 @dataclass(slots=True)
 class BabyMonitorData:
-    """The entry's runtime data: the listening runtime, the recorder fed by its hooks and what
-    the room has learnt."""
+    """The entry's runtime data: runtime, clip recorder and learning.
+
+    The recorder is fed by the runtime's hooks; the learning swaps the room's head into it.
+    """
 
     runtime: BabyMonitorRuntime
     clips: ClipRecorder

@@ -31,17 +31,19 @@ STORAGE_VERSION: Final = 1
 
 
 def storage_key(entry_id: str) -> str:
-    """The `.storage` file of one room's examples."""
+    """Name the `.storage` file of one room's examples."""
     return f"{DOMAIN}.{entry_id}.learnt"
 
 
 async def async_remove_learnt(hass: HomeAssistant, entry_id: str) -> None:
     """Delete what a removed room had learnt."""
-    await Store[dict[str, Any]](hass, STORAGE_VERSION, storage_key(entry_id)).async_remove()
+    await Store[dict[str, Any]](
+        hass, STORAGE_VERSION, storage_key(entry_id)
+    ).async_remove()
 
 
 def _fit(examples: tuple[Example, ...], model: ModelRuntime) -> RoomHead | None:
-    """The room's head for `examples` (None: nothing taught, score as shipped). Blocking."""
+    """Fit the room's head on `examples` (None: nothing taught, score as shipped). Blocking."""
     if not examples:
         return None
     meta = model.meta
@@ -78,7 +80,7 @@ class RoomLearning:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Examples per detected sound and verdict."""
-        counts = {
+        counts: dict[str, dict[str, int]] = {
             sound: dict.fromkeys(VERDICTS, 0) for sound in self.runtime.settings.sounds
         }
         for example in self.examples:
@@ -196,4 +198,3 @@ class RoomLearning:
         await self._store.async_save(
             {"examples": [example.as_dict() for example in self.examples]}
         )
-

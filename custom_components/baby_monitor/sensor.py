@@ -331,7 +331,9 @@ class BabyMonitorLearntSensor(BabyMonitorEntity, SensorEntity):
     async def async_added_to_hass(self) -> None:
         """Follow the examples, not the runtime's window updates."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.learning.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(
+            self.learning.async_add_listener(self.async_write_ha_state)
+        )
 
     @callback
     def _handle_update(self) -> None:

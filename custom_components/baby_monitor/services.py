@@ -1,9 +1,11 @@
-"""Actions of Baby Monitor: keep the last seconds of a room's audio as a clip (admins only),
-and teach a room what a sound it heard was."""
+"""Actions of Baby Monitor: save a clip of a room's audio, teach a room what it heard.
+
+Saving a clip records the room: administrators only.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import voluptuous as vol
 
@@ -36,13 +38,15 @@ ATTR_SOUND: Final = "sound"
 ATTR_VERDICT: Final = "verdict"
 ATTR_EPISODE: Final = "episode"
 
-ROOM_FIELDS: Final = {
+ROOM_FIELDS: Final[dict[vol.Marker, Any]] = {
     vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
     vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
     vol.Optional(ATTR_ENTITY_ID): cv.comp_entity_ids,
 }
 """The room is given as its entry, its device or one of its entities."""
-_ONE_ROOM = cv.has_at_least_one_key(ATTR_CONFIG_ENTRY_ID, ATTR_DEVICE_ID, ATTR_ENTITY_ID)
+_ONE_ROOM = cv.has_at_least_one_key(
+    ATTR_CONFIG_ENTRY_ID, ATTR_DEVICE_ID, ATTR_ENTITY_ID
+)
 
 SAVE_CLIP_SCHEMA: Final = vol.All(
     vol.Schema(
@@ -172,4 +176,5 @@ async def _async_teach(call: ServiceCall) -> ServiceResponse:
     await learning.async_teach(
         call.data[ATTR_SOUND], call.data[ATTR_VERDICT], call.data.get(ATTR_EPISODE)
     )
-    return {"examples": learning.counts()} if call.return_response else None
+    counts: dict[str, Any] = dict(learning.counts())
+    return {"examples": counts} if call.return_response else None

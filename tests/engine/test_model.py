@@ -95,7 +95,9 @@ def test_embedding_columns_outside_the_row(model_copy: Path, embedding: object) 
     data = json.loads(model_copy.read_text())
     data["backbone"]["embedding"] = embedding
     model_copy.write_text(json.dumps(data))
-    with pytest.raises(ModelError, match=r"backbone embedding must be 1\.\.398 columns"):
+    with pytest.raises(
+        ModelError, match=r"backbone embedding must be 1\.\.398 columns"
+    ):
         load_metadata(model_copy)
 
 

@@ -38,7 +38,7 @@ def rows_near(direction: int, count: int, rng: np.random.Generator) -> Floats:
 
 
 def shipped(probability: float) -> Callable[[Floats], Floats]:
-    """A stand-in head that gives every patch `probability` of crying."""
+    """Make a stand-in head that gives every patch `probability` of crying."""
 
     def head(rows: Floats) -> Floats:
         out = np.zeros((len(rows), len(LABELS)), np.float32)
@@ -49,11 +49,13 @@ def shipped(probability: float) -> Callable[[Floats], Floats]:
 
 
 def example(verdict: str, rows: Floats, at: float = 0.0, sound: str = "cry") -> Example:
+    """Make a verdict on `rows`."""
     return Example(sound, verdict, rows, at)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def rng() -> np.random.Generator:
+    """Seed the rows' noise."""
     return np.random.default_rng(7)
 
 
@@ -63,7 +65,11 @@ def test_an_example_round_trips_through_its_stored_form(
     """Stored as float16 text: the rows come back within float16 precision."""
     taught = example("not_this_sound", rows_near(0, 4, rng), at=1234.5)
     back = Example.from_dict(taught.as_dict(), FEATURES)
-    assert (back.sound, back.verdict, back.taught_at) == ("cry", "not_this_sound", 1234.5)
+    assert (back.sound, back.verdict, back.taught_at) == (
+        "cry",
+        "not_this_sound",
+        1234.5,
+    )
     np.testing.assert_allclose(back.rows, taught.rows, atol=1e-3)
 
 
@@ -88,12 +94,14 @@ def test_a_damaged_example_is_refused_by_name(
 
 
 def test_an_example_with_values_that_are_not_finite_is_refused() -> None:
+    """Infinite rows (a float16 overflow) are refused, not learnt from."""
     rows = np.full((2, FEATURES), np.inf, np.float32)
     with pytest.raises(ExampleError, match="not finite"):
         Example.from_dict(example("this_sound", rows).as_dict(), FEATURES)
 
 
 def test_nothing_taught_scores_as_shipped(rng: np.random.Generator) -> None:
+    """No examples: the room's head is empty and leaves every score as it is."""
     room = fit_room([], shipped(0.99), LABELS, EMBEDDING)
     probs = np.full((6, 2), 0.99, np.float32)
     assert room.empty
@@ -103,8 +111,10 @@ def test_nothing_taught_scores_as_shipped(rng: np.random.Generator) -> None:
 def test_not_this_sound_silences_that_sound_and_nothing_far_from_it(
     rng: np.random.Generator,
 ) -> None:
-    """One verdict on a recording: its other stretches fall under any threshold, other sounds
-    and the other label keep their scores."""
+    """One verdict on a recording silences its other stretches, nothing else.
+
+    Other sounds and the other label keep their scores.
+    """
     room = fit_room(
         [example("not_this_sound", rows_near(0, 4, rng))],
         shipped(0.999),
@@ -120,15 +130,19 @@ def test_not_this_sound_silences_that_sound_and_nothing_far_from_it(
 
 
 def test_this_sound_lifts_a_missed_sound_like_it(rng: np.random.Generator) -> None:
+    """A missed sound taught as the sound scores high when it comes again; others do not."""
     room = fit_room(
         [example("this_sound", rows_near(1, 4, rng))], shipped(0.3), LABELS, EMBEDDING
     )
     probs = np.full((6, 2), 0.3, np.float32)
     assert room.adjust(probs, rows_near(1, 6, rng))[:, 0].min() > 0.9
-    np.testing.assert_allclose(room.adjust(probs, rows_near(4, 6, rng)), probs, atol=1e-6)
+    np.testing.assert_allclose(
+        room.adjust(probs, rows_near(4, 6, rng)), probs, atol=1e-6
+    )
 
 
 def test_more_ridge_means_a_smaller_pull(rng: np.random.Generator) -> None:
+    """The ridge sets how far one verdict moves a score."""
     taught = [example("not_this_sound", rows_near(0, 4, rng))]
     probs = np.full((1, 2), 0.99, np.float32)
     heard = rows_near(0, 1, rng)
@@ -157,6 +171,7 @@ def test_verdicts_that_disagree_meet_between(rng: np.random.Generator) -> None:
 def test_examples_of_a_sound_the_model_lacks_are_ignored(
     rng: np.random.Generator,
 ) -> None:
+    """Examples of a sound the model has no label for correct nothing."""
     taught = [example("not_this_sound", rows_near(0, 4, rng), sound="snoring")]
     assert fit_room(taught, shipped(0.9), LABELS, EMBEDDING).empty
 
@@ -164,6 +179,7 @@ def test_examples_of_a_sound_the_model_lacks_are_ignored(
 def test_the_newest_examples_of_each_sound_and_verdict_are_kept(
     rng: np.random.Generator,
 ) -> None:
+    """The cap drops the oldest of each sound and verdict, not of the others."""
     rows = rows_near(0, 1, rng)
     taught = [example("not_this_sound", rows, at=float(t)) for t in range(5)]
     taught += [example("this_sound", rows, at=10.0)]
@@ -177,12 +193,14 @@ def test_the_newest_examples_of_each_sound_and_verdict_are_kept(
 
 
 def test_taught_patches_are_those_most_like_the_sound(rng: np.random.Generator) -> None:
+    """An example keeps the patches that made the head think of the sound."""
     rows = rows_near(0, 6, rng)
     picked = taught_patches(rows, [0.1, 0.9, 0.2, 0.8, 0.7, 0.3], count=3)
     np.testing.assert_array_equal(picked, rows[[1, 3, 4]])
 
 
 def test_heard_stretches_keep_their_patches_once_each(rng: np.random.Generator) -> None:
+    """Each sound's stretch over its level gets an id and its patches, once each."""
     log = HeardLog({"cry": 0.4, "laughter": 0.3})
     rows = rows_near(0, 3, rng)
     assert log.update(1.0, {"cry": 0.5, "laughter": 0.0}, rows, [10, 11, 12]) == {
@@ -211,6 +229,7 @@ def test_heard_stretches_keep_their_patches_once_each(rng: np.random.Generator) 
 def test_a_long_stretch_keeps_at_most_its_first_minute_of_patches(
     rng: np.random.Generator,
 ) -> None:
+    """A long stretch holds a bounded number of patch rows."""
     log = HeardLog({"cry": 0.4})
     row = rows_near(0, 1, rng)
     for t in range(HEARD_ROWS + 20):
@@ -220,6 +239,7 @@ def test_a_long_stretch_keeps_at_most_its_first_minute_of_patches(
 
 
 def test_a_stream_restart_ends_the_open_stretch(rng: np.random.Generator) -> None:
+    """After a reconnect the same sound is a new stretch."""
     log = HeardLog({"cry": 0.4})
     row = rows_near(0, 1, rng)
     log.update(1.0, {"cry": 0.9}, row, [1])
@@ -233,8 +253,10 @@ def test_a_stream_restart_ends_the_open_stretch(rng: np.random.Generator) -> Non
 def test_per_patch_scores_and_room_scoring_agree_with_the_head(
     numpy_runtime: ModelRuntime, validation_clip: Callable[[str, str], Path]
 ) -> None:
-    """Nothing taught: a window scores exactly as `predict`; its loudest patch scored on its
-    own gives the window's raw score."""
+    """Nothing taught: a window scores exactly as `predict`.
+
+    Its loudest patch, scored on its own, gives the window's raw score.
+    """
     meta = numpy_runtime.meta
     audio = decode_file(validation_clip("cry", "donateacry"))
     pipeline = SoundPipeline(numpy_runtime)
@@ -253,8 +275,10 @@ def test_per_patch_scores_and_room_scoring_agree_with_the_head(
 def test_a_room_taught_not_a_cry_hears_that_cry_no_more(
     numpy_runtime: ModelRuntime, validation_clip: Callable[[str, str], Path]
 ) -> None:
-    """Through the pipeline: a cry taught as a false alarm no longer fires when replayed; the
-    heard stretch it was taught from carries its id in the scored windows."""
+    """Through the pipeline: a cry taught as a false alarm no longer fires when replayed.
+
+    The heard stretch it was taught from carries its id in the scored windows.
+    """
     meta = numpy_runtime.meta
     assert meta.backbone is not None
     audio = decode_file(validation_clip("cry", "donateacry"))

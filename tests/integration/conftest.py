@@ -220,7 +220,7 @@ def no_drops() -> Generator[None]:
 
 
 def _key(row: npt.NDArray[np.float32]) -> bytes:
-    """A patch row as a room stores it (float16), to look its scores up by."""
+    """Key a patch row as a room stores it (float16), to look its scores up by."""
     return row.astype(np.float16).tobytes()
 
 
@@ -274,7 +274,7 @@ class ScriptedRuntime:
     def patch_probabilities(
         self, rows: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
-        """A patch scores as the loudest window it was scored in did (0 if never)."""
+        """Score a patch as the loudest window it was scored in (0 if never)."""
         zero = np.zeros(len(self.meta.labels), np.float32)
         return np.stack([self.scored.get(_key(row), zero) for row in rows])
 
@@ -287,8 +287,8 @@ class ScriptedRuntime:
         row = self.script[self.calls] if self.calls < len(self.script) else (0.0, 0.0)
         self.calls += 1
         scores = np.asarray(row, dtype=np.float32)
-        for patch in rows:
-            key = _key(patch)
+        for row in rows:
+            key = _key(row)
             self.scored[key] = np.maximum(self.scored.get(key, scores), scores)
         if room is None or room.empty:
             return scores

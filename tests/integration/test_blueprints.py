@@ -699,7 +699,7 @@ def notify_inputs(phones: dict[str, Phone], **inputs: Any) -> dict[str, Any]:
 
 
 def verdict_buttons(hass: HomeAssistant) -> list[dict[str, str]]:
-    """The "Not a cry" and "Was a cry" buttons of the nursery's cry going on now."""
+    """Give the "Not a cry" and "Was a cry" buttons of the nursery's cry going on now."""
     episode = hass.states.get(CRYING).attributes["episode"]
     prefix = f"BABY_MONITOR_TEACH_{CRYING}:"
     return [
@@ -909,18 +909,20 @@ async def test_verdict_buttons_teach_the_room_about_that_cry(
     baby: Baby,
     phones: dict[str, Phone],
 ) -> None:
-    """"Not a cry" and "Was a cry" teach the nursery about the notified cry, also after
-    another cry and within the cooldown; other rooms' and apps' buttons teach nothing and do
-    not count as acting."""
+    """The verdict buttons teach the nursery about the notified cry.
+
+    Also after another cry and within the cooldown; other rooms' and apps' buttons teach
+    nothing and do not count as acting.
+    """
     await move_to(hass, freezer, "14:00:00")
     notify = await use_blueprint(
         hass, "notify_on_cry.yaml", notify_inputs(phones), "Notify"
     )
     await baby.cries()
     await tick(hass, freezer, timedelta(seconds=30))
-    not_a_cry, was_a_cry = phones["Mum's Phone"].notifications[0].data["data"][
-        "actions"
-    ][1:]
+    not_a_cry, was_a_cry = (
+        phones["Mum's Phone"].notifications[0].data["data"]["actions"][1:]
+    )
     last_triggered = hass.states.get(notify).attributes["last_triggered"]
 
     for action in (
@@ -935,9 +937,13 @@ async def test_verdict_buttons_teach_the_room_about_that_cry(
 
     await baby.calms()
     await baby.cries()  # a new cry: the button still means the notified one
-    hass.bus.async_fire("mobile_app_notification_action", {"action": not_a_cry["action"]})
+    hass.bus.async_fire(
+        "mobile_app_notification_action", {"action": not_a_cry["action"]}
+    )
     await hass.async_block_till_done()
-    hass.bus.async_fire("mobile_app_notification_action", {"action": was_a_cry["action"]})
+    hass.bus.async_fire(
+        "mobile_app_notification_action", {"action": was_a_cry["action"]}
+    )
     await hass.async_block_till_done()
     learnt = hass.states.get(LEARNT).attributes
     assert (learnt["cry_not_this_sound"], learnt["cry_this_sound"]) == (1, 1)
@@ -950,6 +956,7 @@ async def test_verdict_buttons_can_be_left_out(
     baby: Baby,
     phones: dict[str, Phone],
 ) -> None:
+    """A parent who wants no verdict buttons gets only the soothe button."""
     await use_blueprint(
         hass,
         "notify_on_cry.yaml",

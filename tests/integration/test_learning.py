@@ -34,7 +34,7 @@ QUIET_CRY = [(0.5, 0.0)] * HEARD + [(0.0, 0.0)] * 8
 
 
 def audio() -> npt.NDArray[np.float32]:
-    """The sound the room hears in every test."""
+    """Make the sound the room hears in every test."""
     return np.concatenate([tone(AUDIO_S[0], amplitude=0.3), silence(AUDIO_S[1])])
 
 
@@ -54,14 +54,17 @@ async def teach(
 
 
 async def press(hass: HomeAssistant, button: str) -> None:
+    """Press a button of the nursery."""
     await hass.services.async_call(
         "button", SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True
     )
 
 
 async def replay(hass: HomeAssistant, room: Room) -> list[str]:
-    """Restart the room (the scripted model starts its script again) and play the audio again;
-    returns the crying sensor's states."""
+    """Restart the room and play the audio again; returns the crying sensor's states.
+
+    The scripted model starts its script again, as a real one would score the same audio.
+    """
     states = record_states(hass, CRYING)
     await hass.config_entries.async_reload(room.entry.entry_id)
     await room.async_heard()
@@ -73,8 +76,10 @@ async def replay(hass: HomeAssistant, room: Room) -> list[str]:
 async def test_not_a_cry_stops_the_same_false_alarm_after_a_restart(
     hass: HomeAssistant, listening_room: Room, hass_storage: dict[str, Any]
 ) -> None:
-    """Told "not a cry", the room keeps a few KB of that episode's patches in .storage and,
-    after a restart, hears the same sound without crying; nothing else changes."""
+    """Told "not a cry", the room no longer cries at the same sound, also after a restart.
+
+    It keeps a few KB of that episode's patches in .storage.
+    """
     states = record_states(hass, CRYING)
     await listening_room.async_listen(audio())
     assert STATE_ON in [s.state for s in states]
@@ -111,8 +116,10 @@ async def test_was_a_cry_makes_a_missed_quiet_cry_heard(
 async def test_the_episode_of_a_cry_is_on_its_sensor_and_event(
     hass: HomeAssistant, listening_room: Room
 ) -> None:
-    """While on, the crying sensor names its episode, as the cry's events do; a verdict on
-    it is learnt, one on an episode no longer kept is refused by name."""
+    """While on, the crying sensor names its episode, as the cry's events do.
+
+    A verdict on it is learnt; one on an episode no longer kept is refused by name.
+    """
     states = record_states(hass, CRYING, SOUND)
     await listening_room.async_listen(audio())
     on = next(s for s in states if s.entity_id == CRYING and s.state == STATE_ON)
@@ -137,8 +144,10 @@ async def test_the_episode_of_a_cry_is_on_its_sensor_and_event(
 async def test_buttons_teach_the_last_cry_and_forget_everything(
     hass: HomeAssistant, listening_room: Room, hass_storage: dict[str, Any]
 ) -> None:
-    """A dashboard's "Not a cry" teaches the latest cry; "Forget" empties the store and the
-    room cries as shipped again."""
+    """A dashboard's "Not a cry" teaches the latest cry; "Forget" undoes everything.
+
+    The store is emptied and the room cries as shipped again.
+    """
     await listening_room.async_listen(audio())
     await press(hass, NOT_A_CRY)
     assert state_of(hass, LEARNT).attributes["cry_not_this_sound"] == 1
@@ -154,6 +163,7 @@ async def test_buttons_teach_the_last_cry_and_forget_everything(
 async def test_teaching_before_anything_was_heard_says_so(
     hass: HomeAssistant, listening_room: Room
 ) -> None:
+    """Nothing like a cry heard yet: the parent is told there is nothing to learn from."""
     await listening_room.async_listen(audio())
     with pytest.raises(ServiceValidationError) as err:
         await teach(hass, "not_this_sound")
@@ -165,6 +175,7 @@ async def test_teaching_before_anything_was_heard_says_so(
 async def test_a_sound_the_room_does_not_detect_cannot_be_taught(
     hass: HomeAssistant, listening_room: Room
 ) -> None:
+    """A room that does not detect crying refuses verdicts on it and has no cry button."""
     await listening_room.async_listen(silence(1.0))
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
@@ -181,7 +192,11 @@ async def test_a_sound_the_room_does_not_detect_cannot_be_taught(
     "data",
     [
         {"examples": [{"sound": "cry", "verdict": "not_this_sound"}]},
-        {"examples": [{"sound": "cry", "verdict": "nope", "rows": "", "shape": [1, 1]}]},
+        {
+            "examples": [
+                {"sound": "cry", "verdict": "nope", "rows": "", "shape": [1, 1]}
+            ]
+        },
         ["not", "a", "mapping"],
         {"examples": "many"},
     ],
@@ -212,6 +227,7 @@ async def test_a_corrupt_store_starts_afresh_with_a_repair_issue(
 async def test_removing_the_room_deletes_what_it_learnt(
     hass: HomeAssistant, listening_room: Room, hass_storage: dict[str, Any]
 ) -> None:
+    """A removed room leaves no examples behind in .storage."""
     await listening_room.async_listen(audio())
     await teach(hass, "not_this_sound")
     assert KEY in hass_storage

@@ -8,11 +8,10 @@ import pytest
 from pytest_homeassistant_custom_component.common import snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.baby_monitor import PLATFORMS
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-
-from custom_components.baby_monitor import PLATFORMS
 
 from .conftest import Room, silence
 

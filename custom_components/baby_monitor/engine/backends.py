@@ -225,7 +225,9 @@ class ModelRuntime:
         meta = self.meta
         size, hop, count = meta.patch_frames, meta.patch_hop_frames, meta.patches
         keys: list[int | None] = (
-            [None] * count if end is None or cache is None else list(self.patch_ends(end))
+            [None] * count
+            if end is None or cache is None
+            else list(self.patch_ends(end))
         )
         rows = []
         for index, key in enumerate(keys):
@@ -241,7 +243,7 @@ class ModelRuntime:
     def patch_probabilities(
         self, rows: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
-        """The head's raw probabilities (rows, labels) of each patch row on its own."""
+        """Return the head's raw probabilities (rows, labels) of each patch row on its own."""
         count = self.meta.patches
         return np.stack(
             [self._head(np.repeat(row[None, :], count, axis=0)) for row in rows]

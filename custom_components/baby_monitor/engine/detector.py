@@ -88,7 +88,9 @@ class SoundEvent:
     confidence: float  # highest probability so far in the episode
     first_window: float  # end of the first window above threshold
     last_window: float | None  # end of the last window above threshold (stopped only)
-    episode: int | None = None  # the heard stretch it belongs to (room.HeardLog), if known
+    episode: int | None = (
+        None  # the heard stretch it belongs to (room.HeardLog), if known
+    )
 
     @property
     def duration(self) -> float:

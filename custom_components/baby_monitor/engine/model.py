@@ -258,7 +258,11 @@ def _backbone(data: dict[str, Any], source: Path) -> Backbone | None:
         raise ModelError(f"model metadata {source}: backbone file must sit beside it")
     features = int(_require(part, "features", int, source))
     embedding = part.get("embedding", features)
-    if isinstance(embedding, bool) or not isinstance(embedding, int) or not 0 < embedding <= features:
+    if (
+        isinstance(embedding, bool)
+        or not isinstance(embedding, int)
+        or not 0 < embedding <= features
+    ):
         raise ModelError(
             f"model metadata {source}: backbone embedding must be 1..{features} columns"
         )

@@ -184,7 +184,9 @@ class SoundPipeline:
         self.heard = HeardLog(
             {label: HEARD_SHARE * c.threshold for label, c in configs.items()}
         )
-        self._episodes: dict[str, int | None] = {}  # heard stretch of each sound going on
+        self._episodes: dict[
+            str, int | None
+        ] = {}  # heard stretch of each sound going on
 
     def score(self, window: Window) -> Scored:
         """Run the model on one window and advance the detectors."""
@@ -193,7 +195,9 @@ class SoundPipeline:
         if runtime.meta.backbone is None:
             probs = runtime.predict(window.features)
         else:
-            rows = runtime.window_rows(window.features, end=window.end, cache=self._cache)
+            rows = runtime.window_rows(
+                window.features, end=window.end, cache=self._cache
+            )
             probs = runtime.score_rows(rows, self.room)
         named = {
             label: float(p) for label, p in zip(runtime.meta.labels, probs, strict=True)
@@ -210,15 +214,17 @@ class SoundPipeline:
         return Scored(window.t, named, window.level_dbfs, events, heard)
 
     def _numbered(self, event: SoundEvent, heard: Mapping[str, int]) -> SoundEvent:
-        """The event with the heard stretch its sound started in."""
+        """Return the event with the heard stretch its sound started in."""
         if event.kind == "started":
             self._episodes[event.label] = heard.get(event.label)
             return replace(event, episode=self._episodes[event.label])
         return replace(event, episode=self._episodes.pop(event.label, None))
 
     def close(self, t: float) -> list[SoundEvent]:
-        """End every sound going on at stream time `t` (the stream is lost or paused) and
-        start the stream again from silence; returns the stop events."""
+        """End every sound going on at stream time `t`; returns their stop events.
+
+        The stream was lost or paused: it starts again from silence.
+        """
         events = [
             self._numbered(event, {})
             for detector in self.detectors.values()

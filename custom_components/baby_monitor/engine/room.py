@@ -67,7 +67,7 @@ class ExampleError(ValueError):
 
 
 def _unit(rows: Floats, embedding: int) -> Floats:
-    """The rows' embedding columns scaled to unit length (the kernels' space)."""
+    """Scale the rows' embedding columns to unit length (the kernels' space)."""
     part = np.asarray(rows, np.float32)[:, :embedding]
     norms = np.linalg.norm(part, axis=1, keepdims=True)
     return np.asarray(part / np.maximum(norms, 1e-12), np.float32)
@@ -113,22 +113,23 @@ class Example:
         """Read `as_dict`'s form back; ExampleError names what is wrong."""
         try:
             verdict = data["verdict"]
-            if verdict not in VERDICTS:
-                raise ExampleError(f"unknown verdict {verdict!r}")
             shape = tuple(int(n) for n in data["shape"])
-            if len(shape) != 2 or shape[1] != features or not 0 < shape[0]:
-                raise ExampleError(
-                    f"rows of shape {list(shape)}, expected (n, {features})"
-                )
             raw = base64.b64decode(str(data["rows"]), validate=True)
-            rows = np.frombuffer(raw, np.float16).reshape(shape).astype(np.float32)
-            if not np.isfinite(rows).all():
-                raise ExampleError("rows hold values that are not finite")
-            return cls(str(data["sound"]), verdict, rows, float(data["taught_at"]))
-        except ExampleError:
-            raise
+            sound, taught_at = str(data["sound"]), float(data["taught_at"])
         except (KeyError, TypeError, ValueError) as err:
             raise ExampleError(f"malformed example: {err!r}") from err
+        if verdict not in VERDICTS:
+            raise ExampleError(f"unknown verdict {verdict!r}")
+        if len(shape) != 2 or shape[1] != features or not shape[0] > 0:
+            raise ExampleError(f"rows of shape {list(shape)}, expected (n, {features})")
+        if len(raw) != 2 * shape[0] * shape[1]:
+            raise ExampleError(
+                f"malformed example: {len(raw)} bytes of rows for shape {list(shape)}"
+            )
+        rows = np.frombuffer(raw, np.float16).reshape(shape).astype(np.float32)
+        if not np.isfinite(rows).all():
+            raise ExampleError("rows hold values that are not finite")
+        return cls(sound, verdict, rows, taught_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ class RoomHead:
 
 
 def newest(examples: Iterable[Example], limit: int = MAX_EXAMPLES) -> list[Example]:
-    """The newest `limit` examples of each sound and verdict, oldest first."""
+    """Keep the newest `limit` examples of each sound and verdict, oldest first."""
     kept: list[Example] = []
     counted: dict[tuple[str, str], int] = {}
     for example in sorted(examples, key=lambda e: e.taught_at, reverse=True):
@@ -186,7 +187,7 @@ def newest(examples: Iterable[Example], limit: int = MAX_EXAMPLES) -> list[Examp
 def taught_patches(
     rows: Floats, probabilities: npt.ArrayLike, count: int = PATCHES_PER_EXAMPLE
 ) -> Floats:
-    """The `count` rows the shipped head found most like the sound, most like it first."""
+    """Pick the `count` rows the shipped head found most like the sound, most like it first."""
     order = np.argsort(-np.asarray(probabilities, np.float64), kind="stable")[:count]
     return np.asarray(rows, np.float32)[order]
 
@@ -214,9 +215,14 @@ def fit_room(
     for sound, taught in by_sound.items():
         rows = np.concatenate([e.rows for e in taught]).astype(np.float32)
         target = np.concatenate(
-            [np.full(len(e.rows), e.verdict == "this_sound", np.float64) for e in taught]
+            [
+                np.full(len(e.rows), e.verdict == "this_sound", np.float64)
+                for e in taught
+            ]
         )
-        weight = np.concatenate([np.full(len(e.rows), 1.0 / len(e.rows)) for e in taught])
+        weight = np.concatenate(
+            [np.full(len(e.rows), 1.0 / len(e.rows)) for e in taught]
+        )
         base = _logit(patch_probabilities(rows)[:, labels.index(sound)])
         centres = _unit(rows, embedding)
         kernel = _kernel(centres, centres, width)
@@ -246,7 +252,9 @@ def _newton(
     for _ in range(_NEWTON_STEPS):
         p = _sigmoid(base + kernel @ alpha)
         gradient = kernel @ (weight * (p - target)) + ridge * alpha
-        hessian = (kernel * (weight * p * (1.0 - p))) @ kernel + ridge * np.eye(len(alpha))
+        hessian = (kernel * (weight * p * (1.0 - p))) @ kernel + ridge * np.eye(
+            len(alpha)
+        )
         step = np.linalg.solve(hessian, gradient)
         scale = 1.0
         while scale > 1e-4 and (trial := loss(alpha - scale * step)) > current:
@@ -269,7 +277,9 @@ class Heard:
     start: float  # stream time of its first window's end
     end: float
     peak: float
-    rows: dict[int, Floats] = field(default_factory=dict)  # by the frame its patch ends at
+    rows: dict[int, Floats] = field(
+        default_factory=dict
+    )  # by the frame its patch ends at
 
     def patch_rows(self) -> Floats:
         """Its patch rows, oldest first."""
@@ -321,7 +331,7 @@ class HeardLog:
         self._open.clear()
 
     def find(self, sound: str, heard_id: int | None = None) -> Heard | None:
-        """The stretch with `heard_id`, or the sound's latest; None when no longer kept."""
+        """Find the stretch with `heard_id`, or the sound's latest; None when no longer kept."""
         kept = self._kept.get(sound, deque())
         if heard_id is None:
             return kept[-1] if kept else None
