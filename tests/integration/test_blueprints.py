@@ -1025,7 +1025,9 @@ async def test_notify_says_how_long_since_the_crying_began(
 # --- Laughter moments ------------------------------------------------------------------------
 
 
-def clip_saved(device_id: str, sound: str = "laughter") -> dict[str, Any]:
+def clip_saved(
+    device_id: str, sound: str = "laughter", episode: int | None = 3
+) -> dict[str, Any]:
     """Make the data of the bus event the integration fires when it has saved a clip."""
     relative = f"baby_monitor/nursery/2025-06-01/101500_{sound}.wav"
     return {
@@ -1036,6 +1038,7 @@ def clip_saved(device_id: str, sound: str = "laughter") -> dict[str, Any]:
         "media_content_id": f"media-source://media_source/local/{relative}",
         "url": f"/media/local/{relative}",
         "duration": 6.4,
+        "episode": episode,
     }
 
 
@@ -1086,6 +1089,57 @@ async def test_laughter_clip_is_sent_for_its_own_room_only(
     assert call.data["title"] == "Nursery"
     assert call.data["message"] == "The baby is laughing! Listen to the moment (6 s)."
     assert call.data["data"]["audio"] == clip_saved(nursery)["url"]
+    assert call.data["data"]["actions"] == [
+        {
+            "action": f"BABY_MONITOR_TEACH_{nursery}:laughter:not_this_sound:3",
+            "title": "Not a laugh",
+        }
+    ]
+
+
+@pytest.mark.usefixtures("config_dir")
+async def test_not_a_laugh_teaches_the_room_about_that_laugh(
+    hass: HomeAssistant, baby: Baby, nursery: str, phones: dict[str, Phone]
+) -> None:
+    """The notification's "Not a laugh" teaches the nursery about the laugh it was about.
+
+    Another room's button teaches nothing and does not count as acting.
+    """
+    notify = await use_blueprint(
+        hass, "laughter_moments.yaml", laughter_inputs(nursery, phones), "Laughter"
+    )
+    await baby.sounds(0.0, 0.99, 2.0)
+    episode = hass.states.get("event.nursery_sound").attributes["episode"]
+    hass.bus.async_fire("baby_monitor_clip_saved", clip_saved(nursery, episode=episode))
+    await hass.async_block_till_done()
+    (button,) = phones["Mum's Phone"].notifications[0].data["data"]["actions"]
+    last_triggered = hass.states.get(notify).attributes["last_triggered"]
+
+    other = button["action"].replace(nursery, "another_device")
+    hass.bus.async_fire("mobile_app_notification_action", {"action": other})
+    await hass.async_block_till_done()
+    assert hass.states.get(LEARNT).state == "0"
+    assert hass.states.get(notify).attributes["last_triggered"] == last_triggered
+
+    hass.bus.async_fire("mobile_app_notification_action", {"action": button["action"]})
+    await hass.async_block_till_done()
+    assert hass.states.get(LEARNT).attributes["laughter_not_this_sound"] == 1
+
+
+@pytest.mark.usefixtures("config_dir")
+async def test_not_a_laugh_can_be_left_out(
+    hass: HomeAssistant, nursery: str, phones: dict[str, Phone]
+) -> None:
+    """A parent who wants no button gets the clip alone."""
+    await use_blueprint(
+        hass,
+        "laughter_moments.yaml",
+        laughter_inputs(nursery, phones, not_a_laugh_button=False),
+        "Laughter",
+    )
+    hass.bus.async_fire("baby_monitor_clip_saved", clip_saved(nursery))
+    await hass.async_block_till_done()
+    assert "actions" not in phones["Mum's Phone"].notifications[0].data["data"]
 
 
 @pytest.mark.usefixtures("config_dir")
