@@ -591,11 +591,74 @@ class Run:
             probe[1] is not None and len(live) == 1 and live[0][1] is None,
             f"{len(stream.connections)} connection(s)",
         )
+        await self._teach(watcher, stream, program)
         await self._scorer_fault(watcher)
         if self.options.browser:
             await self._screenshot(hass, out)
         if self.options.cpu:
             await self._measure_cpu(hass, watcher, out, program)
+
+    async def _teach(
+        self, watcher: EventWatcher, stream: LiveStream, program: Program
+    ) -> None:
+        """Tell the stream room its cry was not one, replay the programme: no cry this time.
+
+        Then "Forget what this room learnt" makes it score as shipped again (for the checks
+        that follow).
+        """
+        room = self.rooms[0]
+        learnt = room.entities.get("learnt_examples", "")
+
+        def count(value: str, since: float) -> Callable[[list[Record]], bool]:
+            return lambda records: any(
+                state == value and fired >= since
+                for fired, state, _record in room.states(records, "learnt_examples")
+            )
+
+        began = time.time()
+        self.timeline.now(room.key, 'teach: "not a cry" through baby_monitor.teach')
+        await watcher.call(
+            "call_service",
+            domain="baby_monitor",
+            service="teach",
+            target={"entity_id": room.entities["crying"]},
+            service_data={"sound": "cry", "verdict": "not_this_sound"},
+        )
+        taught = await watcher.wait_for(count("1", began), 10.0)
+        self.check(
+            f"{room.key}: baby_monitor.teach is learnt (learnt examples 1)",
+            taught,
+            f"{learnt} {'is' if taught else 'is not'} 1",
+        )
+        replayed = await stream.play()
+        self.timeline.add(replayed, room.key, "teach: the programme plays again")
+        await asyncio.sleep(program.duration_s + TRANSPORT_MARGIN_S + 2.0)
+        cries = [
+            data
+            for fired, data in room.bus_events(watcher.records)
+            if fired >= replayed and data.get("type") == "cry_started"
+        ]
+        heard = sum(
+            1
+            for fired, state, _r in room.states(watcher.records, "sound_level")
+            if fired >= replayed and _is_number(state)
+        )
+        self.check(
+            f"{room.key}: taught not a cry, the same sound played again raises no cry",
+            taught and not cries and heard > 0,
+            f"{len(cries)} cry_started while replayed; {heard} level readings",
+        )
+        forgot = time.time()
+        await watcher.call(
+            "call_service",
+            domain="button",
+            service="press",
+            target={"entity_id": room.entities["forget_learnt"]},
+        )
+        self.check(
+            f'{room.key}: "Forget what this room learnt" empties it',
+            await watcher.wait_for(count("0", forgot), 10.0),
+        )
 
     async def _scorer_fault(self, watcher: EventWatcher) -> None:
         """Make scoring raise on every window for FAULT_S, then work again.

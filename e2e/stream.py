@@ -104,8 +104,11 @@ class LiveStream:
             self._runner = None
 
     async def play(self) -> float:
-        """Start the programme at the next tick; returns the wall time its first sample went out."""
-        if self._started is None:
+        """Start the programme at the next tick; returns the wall time its first sample went out.
+
+        Once the programme has been served, playing it again starts it over.
+        """
+        if self._started is None or (self._started.done() and self._position is None):
             self._started = asyncio.get_running_loop().create_future()
         return await self._started
 

@@ -39,7 +39,7 @@ from .const import (
     LOGGER,
 )
 from .engine.detector import SoundEvent
-from .engine.pcm import SAMPLE_RATE, float_to_pcm16
+from .engine.pcm import SAMPLE_RATE, float_to_pcm16, pcm16_to_float
 from .issues import async_raise_issue, async_withdraw_issue
 
 type Samples = npt.NDArray[np.int16]
@@ -358,6 +358,16 @@ class ClipRecorder:
         self._ring.append(samples)
         for recording in list(self._recordings.values()):
             self._record(recording, samples)
+
+    def heard_audio(self, start: float, end: float) -> npt.NDArray[np.float32] | None:
+        """Audio heard between stream times `start` and `end` (s); None unless all still held."""
+        begin, stop = self._index(max(start, 0.0)), self._index(end)
+        if (
+            begin < max(self._ring.start, self._origin)
+            or not begin < stop <= self._ring.end
+        ):
+            return None
+        return pcm16_to_float(self._ring.read(begin, stop))
 
     @callback
     def async_handle_event(self, event: SoundEvent) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
+
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -12,12 +15,16 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 import homeassistant.util.dt as dt_util
 
+from .clips import ClipRecorder
 from .const import DOMAIN, ISSUE_LEARNT_RESET, LOGGER
 from .engine.backends import ModelRuntime
 from .engine.room import (
+    TAUGHT_AUDIO_S,
+    TAUGHT_HOP_S,
     VERDICTS,
     Example,
     ExampleError,
+    Heard,
     RoomHead,
     Verdict,
     fit_room,
@@ -26,6 +33,8 @@ from .engine.room import (
 )
 from .issues import async_raise_issue
 from .runtime import BabyMonitorRuntime
+
+type Floats = npt.NDArray[np.float32]
 
 STORAGE_VERSION: Final = 1
 
@@ -60,12 +69,17 @@ class RoomLearning:
     """The examples a parent taught one room, kept across restarts, and the head they make."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: ConfigEntry, runtime: BabyMonitorRuntime
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        runtime: BabyMonitorRuntime,
+        clips: ClipRecorder,
     ) -> None:
-        """Nothing is read until `async_load`."""
+        """Nothing is read until `async_load`; `clips` holds the audio last heard."""
         self.hass = hass
         self.entry = entry
         self.runtime = runtime
+        self.clips = clips
         self.examples: list[Example] = []
         self._store = Store[dict[str, Any]](
             hass, STORAGE_VERSION, storage_key(entry.entry_id), private=True
@@ -136,14 +150,20 @@ class RoomLearning:
                 translation_key="sound_not_detected",
                 translation_placeholders={"room": self.entry.title, "sound": sound},
             )
-        column = runtime.model.meta.labels.index(sound)
+        model = runtime.model
+        column = model.meta.labels.index(sound)
+        # "not a cry" by default means the latest cry reported, "was a cry" the latest heard
+        reported = runtime.pipeline.detectors[sound].config.threshold
+        peak = reported if verdict == "not_this_sound" else 0.0
 
-        def pick() -> Example | None:
-            heard = runtime.pipeline.heard.find(sound, episode)
-            if heard is None:
-                return None
-            rows = heard.patch_rows()
-            probabilities = runtime.model.patch_probabilities(rows)[:, column]
+        def find() -> tuple[Heard, Floats] | None:
+            heard = runtime.pipeline.heard.find(sound, episode, peak=peak)
+            return None if heard is None else (heard, heard.patch_rows())
+
+        def example(rows: Floats, audio: Floats | None) -> Example:
+            if audio is not None:
+                rows = np.concatenate((rows, model.embed_audio(audio, TAUGHT_HOP_S)))
+            probabilities = model.patch_probabilities(rows)[:, column]
             return Example(
                 sound,
                 verdict,
@@ -152,8 +172,8 @@ class RoomLearning:
             )
 
         async with self._lock:
-            example = await runtime.async_with_model(pick)
-            if example is None:
+            found = await runtime.async_with_model(find)
+            if found is None:
                 raise ServiceValidationError(
                     translation_domain=DOMAIN,
                     translation_key="nothing_heard"
@@ -165,7 +185,16 @@ class RoomLearning:
                         "episode": str(episode),
                     },
                 )
-            self.examples = newest([*self.examples, example])
+            heard, rows = found
+            audio = None
+            if heard.fresh:
+                # the stretch's windows began window_s before their ends
+                start = heard.start - model.meta.window_s
+                audio = self.clips.heard_audio(
+                    start, min(heard.end, start + TAUGHT_AUDIO_S)
+                )
+            taught = await runtime.async_with_model(lambda: example(rows, audio))
+            self.examples = newest([*self.examples, taught])
             await self._async_refit()
             await self._async_save()
         LOGGER.info(
@@ -175,7 +204,7 @@ class RoomLearning:
             "" if verdict == "this_sound" else "not ",
             sound,
         )
-        return example
+        return taught
 
     async def async_forget(self) -> None:
         """Forget every example: the room scores as the shipped model again."""

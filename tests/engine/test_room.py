@@ -12,9 +12,12 @@ import pytest
 from baby_monitor_engine.audio import decode_file
 from baby_monitor_engine.backends import ModelRuntime
 from baby_monitor_engine.model import spread_scores
+from baby_monitor_engine.pcm import SAMPLE_RATE
 from baby_monitor_engine.pipeline import SoundPipeline
 from baby_monitor_engine.room import (
+    HEARD_HOLD,
     HEARD_ROWS,
+    TAUGHT_HOP_S,
     Example,
     ExampleError,
     HeardLog,
@@ -22,6 +25,8 @@ from baby_monitor_engine.room import (
     newest,
     taught_patches,
 )
+from models.dataset import Clip
+from tests.conftest import DATA
 
 type Floats = npt.NDArray[np.float32]
 
@@ -200,29 +205,37 @@ def test_taught_patches_are_those_most_like_the_sound(rng: np.random.Generator) 
 
 
 def test_heard_stretches_keep_their_patches_once_each(rng: np.random.Generator) -> None:
-    """Each sound's stretch over its level gets an id and its patches, once each."""
+    """Each sound's stretch over its level gets an id and its patches, once each.
+
+    A stretch goes on through a short dip and ends after HEARD_HOLD windows below.
+    """
     log = HeardLog({"cry": 0.4, "laughter": 0.3})
     rows = rows_near(0, 3, rng)
-    assert log.update(1.0, {"cry": 0.5, "laughter": 0.0}, rows, [10, 11, 12]) == {
-        "cry": 1
-    }
-    assert log.update(2.0, {"cry": 0.9, "laughter": 0.0}, rows, [11, 12, 13]) == {
-        "cry": 1
-    }
-    assert log.update(3.0, {"cry": 0.1, "laughter": 0.6}, rows, [12, 13, 14]) == {
-        "laughter": 2
-    }
-    assert log.update(4.0, {"cry": 0.6, "laughter": 0.0}, rows, [13, 14, 15]) == {
-        "cry": 3
-    }
+    quiet = {"cry": 0.1, "laughter": 0.0}
+
+    def window(t: int, cry: float, laughter: float = 0.0) -> dict[str, int]:
+        return log.update(
+            float(t), {"cry": cry, "laughter": laughter}, rows, [t, t + 1, t + 2]
+        )
+
+    assert window(10, 0.5) == {"cry": 1}
+    assert window(11, 0.9) == {"cry": 1}
+    assert window(12, 0.1, laughter=0.6) == {"laughter": 2}
+    assert window(13, 0.6) == {"cry": 1}  # a dip: the same cry
+    for t in range(14, 14 + HEARD_HOLD):
+        assert log.update(float(t), quiet, rows, [t, t + 1, t + 2]) == {}
+    assert window(20, 0.6) == {"cry": 3}
     first = log.find("cry", 1)
     assert first is not None
-    assert (first.start, first.end, first.peak) == (1.0, 2.0, 0.9)
-    assert sorted(first.rows) == [10, 11, 12, 13]
-    assert first.patch_rows().shape == (4, FEATURES)
+    assert (first.start, first.end, first.peak) == (10.0, 13.0, 0.9)
+    assert sorted(first.rows) == [10, 11, 12, 13, 14, 15]
+    assert first.patch_rows().shape == (6, FEATURES)
     latest = log.find("cry")
     assert latest is not None and latest.heard_id == 3
+    loud = log.find("cry", peak=0.8)
+    assert loud is not None and loud.heard_id == 1
     assert log.find("cry", 2) is None
+    assert log.find("cry", peak=0.95) is None
     assert log.find("snoring") is None
 
 
@@ -239,12 +252,15 @@ def test_a_long_stretch_keeps_at_most_its_first_minute_of_patches(
 
 
 def test_a_stream_restart_ends_the_open_stretch(rng: np.random.Generator) -> None:
-    """After a reconnect the same sound is a new stretch."""
+    """After a reconnect the same sound is a new stretch; older ones are off its clock."""
     log = HeardLog({"cry": 0.4})
     row = rows_near(0, 1, rng)
     log.update(1.0, {"cry": 0.9}, row, [1])
     log.close()
     assert log.update(2.0, {"cry": 0.9}, row, [2]) == {"cry": 2}
+    before, after = log.find("cry", 1), log.find("cry", 2)
+    assert before is not None and not before.fresh
+    assert after is not None and after.fresh
 
 
 # --- with the shipped model ---------------------------------------------------------------------
@@ -273,35 +289,47 @@ def test_per_patch_scores_and_room_scoring_agree_with_the_head(
 
 
 def test_a_room_taught_not_a_cry_hears_that_cry_no_more(
-    numpy_runtime: ModelRuntime, validation_clip: Callable[[str, str], Path]
+    numpy_runtime: ModelRuntime, manifest: list[Clip]
 ) -> None:
-    """Through the pipeline: a cry taught as a false alarm no longer fires when replayed.
+    """A cry taught as a false alarm no longer fires on another patch grid; others still do.
 
-    The heard stretch it was taught from carries its id in the scored windows.
+    It is taught from its heard stretch and its audio, through the pipeline. The heard stretch it was taught from carries its id in the scored windows.
     """
     meta = numpy_runtime.meta
     assert meta.backbone is not None
-    audio = decode_file(validation_clip("cry", "donateacry"))
+    cries = [c for c in manifest if c.label == "cry" and c.fold == 4]
+    taught_cry, other_cry = (
+        cries[0],
+        next(c for c in cries if c.group != cries[0].group),
+    )
+    audio = decode_file(DATA / taught_cry.path)
     pipeline = SoundPipeline(numpy_runtime)
     before = pipeline.feed(audio)
     assert max(s.probabilities["cry"] for s in before) >= meta.thresholds["cry"]
-    ids = {s.heard["cry"] for s in before if "cry" in s.heard}
-    heard = pipeline.heard.find("cry")
-    assert heard is not None and heard.heard_id in ids
-    rows = heard.patch_rows()
+    heard = pipeline.heard.find("cry", peak=meta.thresholds["cry"])
+    assert heard is not None
+    assert heard.heard_id in {s.heard.get("cry") for s in before}
+    rows = np.concatenate(
+        (heard.patch_rows(), numpy_runtime.embed_audio(audio, TAUGHT_HOP_S))
+    )
     taught = Example(
         "cry",
         "not_this_sound",
         taught_patches(rows, numpy_runtime.patch_probabilities(rows)[:, 0]),
         0.0,
     )
-    pipeline.room = fit_room(
+    room = fit_room(
         [taught],
         numpy_runtime.patch_probabilities,
         meta.labels,
         meta.backbone.embedding_columns,
     )
-    after = SoundPipeline(numpy_runtime)
-    after.room = pipeline.room
-    replayed = after.feed(audio)
-    assert max(s.probabilities["cry"] for s in replayed) < meta.thresholds["cry"]
+
+    def peak(sound: npt.NDArray[np.float32]) -> float:
+        again = SoundPipeline(numpy_runtime)
+        again.room = room
+        return max(s.probabilities["cry"] for s in again.feed(sound))
+
+    shifted = np.concatenate((np.zeros(SAMPLE_RATE // 2, np.float32), audio))
+    assert peak(shifted) < meta.thresholds["cry"]
+    assert peak(decode_file(DATA / other_cry.path)) >= meta.thresholds["cry"]

@@ -35,6 +35,7 @@ from custom_components.baby_monitor.engine.backends import ModelRuntime
 from custom_components.baby_monitor.engine.model import ModelMetadata
 from custom_components.baby_monitor.engine.room import RoomHead
 from custom_components.baby_monitor.engine.sources import SourceError
+from custom_components.baby_monitor.engine.windows import clip_windows
 from custom_components.baby_monitor.runtime import BabyMonitorRuntime
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import (
@@ -269,6 +270,19 @@ class ScriptedRuntime:
             stop = len(features) - (count - 1 - index) * hop
             bands = features[stop - size : stop].mean(axis=0)
             rows[index, : bands.size] = bands - bands.mean() + 1e-3 * (index + 1)
+        return rows
+
+    def embed_audio(
+        self, audio: npt.NDArray[np.float32], hop_s: float
+    ) -> npt.NDArray[np.float32]:
+        """Fingerprints of a clip's patches every `hop_s`."""
+        meta = self.meta
+        assert meta.backbone is not None
+        _, patches = clip_windows(audio, meta.frontend, meta.backbone.patch_s, hop_s)
+        rows = np.zeros((len(patches), meta.input_shape[-1]), np.float32)
+        for index, frames in enumerate(patches):
+            bands = frames.mean(axis=0)
+            rows[index, : bands.size] = bands - bands.mean() + 1e-3
         return rows
 
     def patch_probabilities(

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from .blas import single_threaded
 from .model import ModelError, ModelMetadata, spread_scores
 from .room import RoomHead
+from .windows import clip_windows
 
 __all__ = [
     "BACKENDS",
@@ -239,6 +240,16 @@ class ModelRuntime:
                     cache.put(key, row)
             rows.append(row)
         return np.stack(rows)
+
+    def embed_audio(
+        self, audio: npt.NDArray[np.float32], hop_s: float
+    ) -> npt.NDArray[np.float32]:
+        """Backbone rows of a clip's patches every `hop_s`, as a stream at that hop would see them."""
+        meta = self.meta
+        if self._backbone is None or meta.backbone is None:
+            raise ModelError(f"model {meta.model_path.name} has no backbone")
+        _, patches = clip_windows(audio, meta.frontend, meta.backbone.patch_s, hop_s)
+        return np.stack([self._backbone(patch) for patch in patches])
 
     def patch_probabilities(
         self, rows: npt.NDArray[np.float32]

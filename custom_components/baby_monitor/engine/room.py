@@ -24,6 +24,8 @@ __all__ = [
     "MAX_EXAMPLES",
     "PATCHES_PER_EXAMPLE",
     "RIDGE",
+    "TAUGHT_AUDIO_S",
+    "TAUGHT_HOP_S",
     "VERDICTS",
     "Example",
     "ExampleError",
@@ -42,18 +44,27 @@ type Verdict = Literal["not_this_sound", "this_sound"]
 VERDICTS: Final[tuple[Verdict, ...]] = ("not_this_sound", "this_sound")
 MAX_EXAMPLES: Final = 200
 """Examples kept per sound and verdict; the oldest go first."""
-PATCHES_PER_EXAMPLE: Final = 4
+PATCHES_PER_EXAMPLE: Final = 16
 """Patches an example keeps: those the shipped head found most like the sound."""
-KERNEL_WIDTH: Final = 0.15
+TAUGHT_HOP_S: Final = 0.25
+"""While a taught stretch's audio is still held, its patches are embedded again this often.
+
+The backbone's embedding of a sound moves with the patch grid; the same sound heard again falls
+on another grid, so an example holds the sound at several offsets."""
+TAUGHT_AUDIO_S: Final = 30.0
+"""Seconds of a stretch's audio embedded again (its start)."""
+KERNEL_WIDTH: Final = 0.2
 """Cosine distance at which a taught patch's pull has fallen to 1/e (Gaussian in distance).
 
 Patches of one recording lie closer than this to each other; real cries lie farther from the
 sounds a room is taught (bench/REPORT.md, "It learns your home")."""
-RIDGE: Final = 0.1
+RIDGE: Final = 0.01
 """Ridge penalty on the kernel weights: how much evidence one verdict carries."""
 HEARD_SHARE: Final = 0.5
 """A stretch of windows scoring at least this share of the threshold is kept as heard, so a
 quiet cry the detector missed can still be taught as one."""
+HEARD_HOLD: Final = 3
+"""Windows below the level before a heard stretch is over: a breath does not split a cry."""
 HEARD_KEPT: Final = 10
 """Heard stretches kept per sound, newest last."""
 HEARD_ROWS: Final = 60
@@ -279,7 +290,11 @@ class Heard:
     peak: float
     rows: dict[int, Floats] = field(
         default_factory=dict
-    )  # by the frame its patch ends at
+    )  # keyed by its patch's end frame
+    below: int = 0  # windows in a row under the level, while open
+    fresh: bool = (
+        True  # its times are on the current stream's clock (no reconnect since)
+    )
 
     def patch_rows(self) -> Floats:
         """Its patch rows, oldest first."""
@@ -311,14 +326,17 @@ class HeardLog:
             score = scores.get(sound, 0.0)
             heard = self._open.get(sound)
             if score < level:
-                self._open.pop(sound, None)
+                if heard is not None:
+                    heard.below += 1
+                    if heard.below >= HEARD_HOLD:
+                        del self._open[sound]
                 continue
             if heard is None:
                 heard = Heard(self._next_id, sound, t, t, score)
                 self._next_id += 1
                 self._open[sound] = heard
                 self._kept[sound].append(heard)
-            heard.end, heard.peak = t, max(heard.peak, score)
+            heard.end, heard.peak, heard.below = t, max(heard.peak, score), 0
             for key, row in zip(ends, rows, strict=True):
                 if len(heard.rows) >= HEARD_ROWS:
                     break
@@ -327,12 +345,20 @@ class HeardLog:
         return current
 
     def close(self) -> None:
-        """End every open stretch (the stream restarted)."""
+        """End every open stretch: the stream restarts, its clock from 0."""
         self._open.clear()
+        for kept in self._kept.values():
+            for heard in kept:
+                heard.fresh = False
 
-    def find(self, sound: str, heard_id: int | None = None) -> Heard | None:
-        """Find the stretch with `heard_id`, or the sound's latest; None when no longer kept."""
+    def find(
+        self, sound: str, heard_id: int | None = None, *, peak: float = 0.0
+    ) -> Heard | None:
+        """Find the stretch with `heard_id`, or the latest that scored `peak` or more.
+
+        None when no such stretch is kept.
+        """
         kept = self._kept.get(sound, deque())
         if heard_id is None:
-            return kept[-1] if kept else None
+            return next((h for h in reversed(kept) if h.peak >= peak), None)
         return next((h for h in kept if h.heard_id == heard_id), None)
