@@ -39,7 +39,7 @@ from .const import (
     LOGGER,
 )
 from .engine.detector import SoundEvent
-from .engine.pcm import SAMPLE_RATE, float_to_pcm16, pcm16_to_float
+from .engine.pcm import PCM16_SCALE, SAMPLE_RATE, float_to_pcm16
 from .issues import async_raise_issue, async_withdraw_issue
 
 type Samples = npt.NDArray[np.int16]
@@ -367,7 +367,7 @@ class ClipRecorder:
             or not begin < stop <= self._ring.end
         ):
             return None
-        return pcm16_to_float(self._ring.read(begin, stop))
+        return self._ring.read(begin, stop).astype(np.float32) / np.float32(PCM16_SCALE)
 
     @callback
     def async_handle_event(self, event: SoundEvent) -> None:
