@@ -293,7 +293,10 @@ class ScriptedRuntime:
         return np.stack([self.scored.get(_key(row), zero) for row in rows])
 
     def score_rows(
-        self, rows: npt.NDArray[np.float32], room: RoomHead | None = None
+        self,
+        rows: npt.NDArray[np.float32],
+        room: RoomHead | None = None,
+        **_: object,
     ) -> npt.NDArray[np.float32]:
         """Return the next scripted row (blocking, like a real model), corrected by `room`."""
         if self.delay_s:

@@ -678,7 +678,10 @@ class LoudModel:
         return np.array([[features.max()]], np.float32)
 
     def score_rows(
-        self, rows: npt.NDArray[np.float32], room: object = None
+        self,
+        rows: npt.NDArray[np.float32],
+        room: object = None,
+        **_: object,
     ) -> npt.NDArray[np.float32]:
         """Cry if any frame is loud (log-mel silence is about -1.4, a 0.5 tone about 1.7)."""
         time.sleep(self.delay_s)

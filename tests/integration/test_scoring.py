@@ -56,13 +56,16 @@ def breakdown(
     score_rows = ScriptedRuntime.score_rows
 
     def broken(
-        model: ScriptedRuntime, rows: npt.NDArray[np.float32], *args: Any
+        model: ScriptedRuntime,
+        rows: npt.NDArray[np.float32],
+        *args: Any,
+        **kwargs: Any,
     ) -> npt.NDArray[np.float32]:
         call, item.calls = item.calls, item.calls + 1
         item.hang.wait(timeout=30)
         if item.failing(call):
             raise FloatingPointError(f"window {call} is broken")
-        return score_rows(model, rows, *args)
+        return score_rows(model, rows, *args, **kwargs)
 
     monkeypatch.setattr(ScriptedRuntime, "score_rows", broken)
     yield item

@@ -144,6 +144,8 @@ class EmbeddingCache:
         """Keep rows of patches ending within `span` frames of the newest."""
         self._span = span
         self._rows: dict[int, npt.NDArray[np.float32]] = {}
+        self.probabilities: dict[int, npt.NDArray[np.float32]] = {}
+        """The head's raw per-patch probabilities, for a room that has learnt (by patch end)."""
 
     def get(self, end: int) -> npt.NDArray[np.float32] | None:
         """Return the row of the patch ending at frame `end`, if embedded."""
@@ -155,6 +157,7 @@ class EmbeddingCache:
         oldest = end - self._span
         for stale in [key for key in self._rows if key < oldest]:
             del self._rows[stale]
+            self.probabilities.pop(stale, None)
 
 
 class ModelRuntime:
@@ -261,12 +264,28 @@ class ModelRuntime:
         )
 
     def score_rows(
-        self, rows: npt.NDArray[np.float32], room: RoomHead | None = None
+        self,
+        rows: npt.NDArray[np.float32],
+        room: RoomHead | None = None,
+        *,
+        ends: list[int] | None = None,
+        cache: EmbeddingCache | None = None,
     ) -> npt.NDArray[np.float32]:
-        """Probabilities (labels,) of a window's patch rows, corrected for `room` if given."""
+        """Probabilities (labels,) of a window's patch rows, corrected for `room` if given.
+
+        With the patches' `ends` and the stream's `cache`, each patch is scored on its own once.
+        """
         if room is None or room.empty:
             return self._reported(self._head(rows))
-        adjusted = room.adjust(self.patch_probabilities(rows), rows)
+        if ends is None or cache is None:
+            per_patch = self.patch_probabilities(rows)
+        else:
+            known = cache.probabilities
+            for end, row in zip(ends, rows, strict=True):
+                if end not in known:
+                    known[end] = self.patch_probabilities(row[None, :])[0]
+            per_patch = np.stack([known[end] for end in ends])
+        adjusted = room.adjust(per_patch, rows)
         return self._reported(np.asarray(adjusted.max(axis=0), np.float32))
 
     def predict(

@@ -198,14 +198,13 @@ class SoundPipeline:
             rows = runtime.window_rows(
                 window.features, end=window.end, cache=self._cache
             )
-            probs = runtime.score_rows(rows, self.room)
+            ends = runtime.patch_ends(window.end)
+            probs = runtime.score_rows(rows, self.room, ends=ends, cache=self._cache)
         named = {
             label: float(p) for label, p in zip(runtime.meta.labels, probs, strict=True)
         }
         if runtime.meta.backbone is not None:
-            heard = self.heard.update(
-                window.t, named, rows, runtime.patch_ends(window.end)
-            )
+            heard = self.heard.update(window.t, named, rows, ends)
         events = [
             self._numbered(event, heard)
             for label, detector in self.detectors.items()
