@@ -204,6 +204,13 @@ def test_taught_patches_are_those_most_like_the_sound(rng: np.random.Generator) 
     np.testing.assert_array_equal(picked, rows[[1, 3, 4]])
 
 
+def test_quiet_moments_around_a_sound_are_not_taught(rng: np.random.Generator) -> None:
+    """Patches far less like the sound than the best one are the room's background."""
+    rows = rows_near(0, 4, rng)
+    picked = taught_patches(rows, [0.3, 0.01, 0.2, 0.1], count=4)
+    np.testing.assert_array_equal(picked, rows[[0, 2]])
+
+
 def test_heard_stretches_keep_their_patches_once_each(rng: np.random.Generator) -> None:
     """Each sound's stretch over its level gets an id and its patches, once each.
 

@@ -26,6 +26,7 @@ __all__ = [
     "RIDGE",
     "TAUGHT_AUDIO_S",
     "TAUGHT_HOP_S",
+    "TAUGHT_SHARE",
     "VERDICTS",
     "Example",
     "ExampleError",
@@ -53,11 +54,11 @@ The backbone's embedding of a sound moves with the patch grid; the same sound he
 on another grid, so an example holds the sound at several offsets."""
 TAUGHT_AUDIO_S: Final = 30.0
 """Seconds of a stretch's audio embedded again (its start)."""
-KERNEL_WIDTH: Final = 0.2
+KERNEL_WIDTH: Final = 0.15
 """Cosine distance at which a taught patch's pull has fallen to 1/e (Gaussian in distance).
 
-Patches of one recording lie closer than this to each other; real cries lie farther from the
-sounds a room is taught (bench/REPORT.md, "It learns your home")."""
+Wider reaches more of a taught sound's other moments but also more real cries; bench/REPORT.md
+("It learns your home") measures both."""
 RIDGE: Final = 0.01
 """Ridge penalty on the kernel weights: how much evidence one verdict carries."""
 HEARD_SHARE: Final = 0.5
@@ -195,11 +196,21 @@ def newest(examples: Iterable[Example], limit: int = MAX_EXAMPLES) -> list[Examp
     return kept[::-1]
 
 
+TAUGHT_SHARE: Final = 0.5
+"""An example keeps only patches scoring at least this share of its best patch: the quiet
+moments around a sound are the room's background, not the sound."""
+
+
 def taught_patches(
     rows: Floats, probabilities: npt.ArrayLike, count: int = PATCHES_PER_EXAMPLE
 ) -> Floats:
-    """Pick the `count` rows the shipped head found most like the sound, most like it first."""
-    order = np.argsort(-np.asarray(probabilities, np.float64), kind="stable")[:count]
+    """Pick up to `count` rows the shipped head found most like the sound, most like it first.
+
+    Rows under TAUGHT_SHARE of the best one's probability are left out.
+    """
+    p = np.asarray(probabilities, np.float64)
+    order = np.argsort(-p, kind="stable")[:count]
+    order = order[p[order] >= TAUGHT_SHARE * p.max()]
     return np.asarray(rows, np.float32)[order]
 
 
