@@ -77,11 +77,13 @@ __all__ = [
     "fold_head",
     "halves",
     "heard_rows",
+    "nearest",
     "plan_day",
     "replay",
     "run_rooms",
     "start_windows",
     "stream_scores",
+    "taught_distances",
     "teach",
 ]
 
@@ -568,6 +570,53 @@ def hear(
     return out
 
 
+def nearest(rows: Floats, centres: Floats) -> npt.NDArray[np.float64]:
+    """Cosine distance (embedding columns) from each row to its nearest centre (unit rows)."""
+    part = np.asarray(rows, np.float64)[:, :EMBEDDING]
+    unit = part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+    return np.asarray(1.0 - (unit @ np.asarray(centres, np.float64).T).max(axis=1))
+
+
+def taught_distances(
+    day: Day,
+    probabilities: PatchProbabilities,
+    room: RoomHead,
+    spread: float,
+    config: DetectorConfig,
+) -> dict[str, list[float]]:
+    """How far day 2's sounds lie from the taught patches, as the kernel sees them.
+
+    Per false event of the shipped head and per plain cry, its PATCHES_PER_EXAMPLE patches most
+    like a cry (those a verdict would keep); the 10th, 50th and 90th percentile of their
+    distances to the nearest taught patch. Empty when nothing was taught or heard.
+    """
+    correction = room.corrections.get("cry")
+    if correction is None:
+        return {"false_alarms": [], "cries": []}
+    patch = probabilities(day.rows)
+    scores = stream_scores(patch, spread)[:, 0]
+    played = replay(day, scores, config)
+    level = HEARD_SHARE * config.threshold
+    owner = _touching(day, scores.size)
+    false = [
+        heard_rows(scores, level, first)
+        for first in played.firsts
+        if owner[first] < 0 or day.pieces[owner[first]].kind not in ("cry", "masked")
+    ]
+    cries = [np.arange(p.start, p.end) for p in day.pieces if p.kind == "cry"]
+
+    def spread_of(spans: Sequence[Ints]) -> list[float]:
+        if not spans:
+            return []
+        top = np.concatenate(
+            [taught_patches(day.rows[rows], patch[rows, 0]) for rows in spans]
+        )
+        found = nearest(top, correction.centres)
+        return [float(np.percentile(found, q)) for q in (10, 50, 90)]
+
+    return {"false_alarms": spread_of(false), "cries": spread_of(cries)}
+
+
 def run_room(
     room: Room,
     variants: Mapping[str, tuple[Ints, Floats]],
@@ -591,6 +640,9 @@ def run_room(
         "day_rows": [len(first.rows), len(second.rows)],
         "day1": day1,
         "day2": hear(second, probabilities, rooms, spread, config),
+        "distances": taught_distances(
+            second, probabilities, rooms["not_a_cry"], spread, config
+        ),
     }
 
 

@@ -30,6 +30,7 @@ from models.rooms import (
     false_positive_groups,
     halves,
     heard_rows,
+    nearest,
     plan_day,
     replay,
     run_room,
@@ -349,3 +350,28 @@ def test_the_section_renders_both_modes_and_the_tuning_sweep() -> None:
         == 2
     )
     assert "| 0.15 | 0.1 |" in text
+
+
+def test_distance_to_the_taught_patches_is_cosine_on_the_embedding_columns() -> None:
+    """The logit columns play no part; the nearest centre counts."""
+    rows = np.zeros((2, FEATURES), np.float32)
+    rows[0, 0], rows[0, -1] = 2.0, 50.0
+    rows[1, 1] = 1.0
+    centres = np.zeros((2, EMBEDDING), np.float32)
+    centres[0, 0] = 1.0
+    centres[1, :2] = np.sqrt(0.5)
+
+    np.testing.assert_allclose(
+        nearest(rows, centres), [0.0, 1 - np.sqrt(0.5)], atol=1e-6
+    )
+
+
+def test_a_room_reports_how_far_day_2_sounds_lie_from_what_it_was_taught() -> None:
+    """Same recordings come back close to the taught patches; cries lie far from them."""
+    room, variants, silence = _synthetic_room()
+
+    result = run_room(room, variants, silence, _probabilities, 3.0, CONFIG, seed=1)
+
+    far, cries = result["distances"]["false_alarms"], result["distances"]["cries"]
+    assert far[2] < 0.05
+    assert cries[0] > 0.5
