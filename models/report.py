@@ -817,6 +817,31 @@ def rooms_section(rooms: dict[str, Any]) -> list[str]:
     return lines + _rooms_findings(rooms)
 
 
+VARIANT_WORDS = {"clean": "as recorded", "band": "band-limited", "pitch": "pitched"}
+
+
+def _left_after(room: Mapping[str, Any]) -> str:
+    """Say where a taught room's day-2 false alarms come from, against what it was taught."""
+    taught = {(clip, variant) for _, clip, variant in room["day1"]["taught_not_a_cry"]}
+    recordings = {clip for clip, _ in taught}
+    counts: dict[str, int] = {}
+    for kind, clip, variant in room["day2"]["not_a_cry"]["false_sounds"]:
+        if kind != "recurring":
+            what = f"{kind} sounds"
+        elif (clip, variant) in taught:
+            what = "sounds it was taught"
+        elif clip in recordings:
+            what = f"taught recordings {VARIANT_WORDS.get(variant, variant)}, taught only in other forms"
+        else:
+            what = "recordings it was never taught"
+        counts[what] = counts.get(what, 0) + 1
+    return "; ".join(f"{n} from {what}" for what, n in counts.items())
+
+
+def _percentiles(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in values) if values else "–"
+
+
 def _rooms_findings(rooms: Mapping[str, Any]) -> list[str]:
     """Say what the tables show, in figures from the results."""
     new, same = (rooms["modes"][m] for m in ROOM_MODES)
@@ -838,24 +863,41 @@ def _rooms_findings(rooms: Mapping[str, Any]) -> list[str]:
             f" {new['total']['not_a_cry']['recall_change_points']:+.1f} points."
         ),
     ]
+    left = [
+        f"- {room['name']}, {mode.replace('_', ' ')}: {_left_after(room)}."
+        for mode in ROOM_MODES
+        for room in rooms["modes"][mode]["rooms"]
+        if room["day2"]["not_a_cry"]["false_events"]
+    ]
+    if left:
+        lines += ["", "False alarms left on day 2 after *Not a cry*:", "", *left, ""]
     quiet = [
-        r["name"] for r in new["rooms"] if r["day2"]["shipped"]["false_events"] == 0
+        f"{r['name']} (day 1: {r['day1']['false_events']})"
+        for r in new["rooms"]
+        if r["day2"]["shipped"]["false_events"] == 0
     ]
     if quiet:
         lines.append(
-            f"With new recordings, {', '.join(quiet)} raise no false alarm on day 2 even with the"
-            " shipped head: one clip of day 1's half fooled it, none of day 2's."
+            f"With new recordings, {' and '.join(quiet)} raise no false alarm on day 2 even with"
+            " the shipped head: what fooled it on day 1 is not in day 2's half of the recordings."
         )
-    for room in new["rooms"]:
-        far, cries = room["distances"]["false_alarms"], room["distances"]["cries"]
-        if far and cries:
+    lines += [
+        "",
+        "Cosine distance (embedding columns) from day 2's patches to the nearest patch taught *Not a",
+        "cry*: per false alarm of the shipped head and per plain cry, its four patches most like a cry",
+        f"(10th / 50th / 90th percentile). The kernel's pull falls to 1/e at its width ({rooms['width']:g})",
+        "and to 2 % at twice it.",
+        "",
+        "| room | day 2 | false alarms | plain cries |",
+        "| --- | --- | --- | --- |",
+    ]
+    for mode in ROOM_MODES:
+        for room in rooms["modes"][mode]["rooms"]:
+            far, cries = room["distances"]["false_alarms"], room["distances"]["cries"]
             lines.append(
-                f"In {room['name']}'s day 2 the patches of the false alarms lie {far[1]:.2f} (median;"
-                f" 10th–90th percentile {far[0]:.2f}–{far[2]:.2f}) in cosine distance from the nearest"
-                f" taught patch, and those of the plain cries {cries[1]:.2f} (10th percentile {cries[0]:.2f});"
-                f" the kernel's width is {rooms['width']:g}: the correction is local, and a kernel wide"
-                " enough to reach other recordings of that sound would reach cries as well."
+                f"| {room['name']} | {mode.replace('_', ' ')} | {_percentiles(far)} | {_percentiles(cries)} |"
             )
+    lines.append("")
     lines.append(
         "*Was a cry* on five missed masked cries takes day 2's masked-cry recall from"
         f" {_recall(new['total']['shipped'], 'masked')} to {_recall(new['total']['was_a_cry'], 'masked')}"

@@ -365,6 +365,14 @@ def heard_rows(
     return np.arange(first, end, dtype=np.intp)
 
 
+def _sound(day: Day, piece: int) -> list[Any]:
+    """[kind, clip, variant] of a piece of the day (silence: ["silence", -1, ""])."""
+    if piece < 0:
+        return ["silence", -1, ""]
+    found = day.pieces[piece]
+    return [found.kind, found.clip, found.variant]
+
+
 @dataclass(frozen=True, slots=True)
 class Replay:
     """What a day gave: per piece whether a start event fell on it, and the false events."""
@@ -387,6 +395,7 @@ class Replay:
             "false_household": sum(
                 kinds[i] == "household" for i in self.false if i >= 0
             ),
+            "false_sounds": [_sound(day, i) for i in self.false],
         }
         for kind in ("cry", "masked"):
             hits = [h for h, k in zip(self.heard, kinds, strict=True) if k == kind]
@@ -544,9 +553,9 @@ def learn(
         )
         for name, chosen in taught.items()
     }
-    kinds = [day.pieces[i].kind if i >= 0 else "silence" for i in played.false]
+    answered = played.false[: len(examples["not_this_sound"])]
     summary = played.summary(day) | {
-        "taught_not_a_cry": kinds[: len(examples["not_this_sound"])],
+        "taught_not_a_cry": [_sound(day, i) for i in answered],
         "taught_was_a_cry": len(examples["this_sound"]),
     }
     return summary, rooms
@@ -574,7 +583,8 @@ def nearest(rows: Floats, centres: Floats) -> npt.NDArray[np.float64]:
     """Cosine distance (embedding columns) from each row to its nearest centre (unit rows)."""
     part = np.asarray(rows, np.float64)[:, :EMBEDDING]
     unit = part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
-    return np.asarray(1.0 - (unit @ np.asarray(centres, np.float64).T).max(axis=1))
+    similarity = (unit @ np.asarray(centres, np.float64).T).max(axis=1)
+    return np.asarray(np.clip(1.0 - similarity, 0.0, 2.0))
 
 
 def taught_distances(
@@ -703,12 +713,24 @@ def _gain(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
+def _name_clips(room: dict[str, Any], clips: Sequence[Clip]) -> None:
+    """Replace clip indices by manifest paths in a room's lists of sounds."""
+    lists = [room["day1"]["taught_not_a_cry"]] + [
+        heard["false_sounds"] for heard in room["day2"].values()
+    ]
+    for sounds in lists:
+        for sound in sounds:
+            if sound[1] >= 0:
+                sound[1] = clips[sound[1]].path
+
+
 def _total(rooms: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Day 2 summed over the reported rooms, per head."""
     return {
         name: {
             key: sum(r["day2"][name][key] for r in rooms)
-            for key in rooms[0]["day2"][name]
+            for key, value in rooms[0]["day2"][name].items()
+            if isinstance(value, int)
         }
         for name in TAUGHT
     }
@@ -801,6 +823,8 @@ def run_rooms(
             )
             for room in chosen[:ROOMS]
         ]
+        for room in rooms:
+            _name_clips(room, clips)
         total = _total(rooms)
         for name in TAUGHT[1:]:
             total[name] |= _gain(total["shipped"], total[name])

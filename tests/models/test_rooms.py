@@ -12,7 +12,7 @@ from baby_monitor_engine.model import spread_scores
 from baby_monitor_engine.room import HEARD_ROWS, PATCHES_PER_EXAMPLE
 from models.backbone import EMBEDDING, LOGITS
 from models.dataset import Clip
-from models.report import rooms_section
+from models.report import _left_after, rooms_section
 from models.rooms import (
     DAY_VARIANTS,
     GAP_ROWS,
@@ -266,7 +266,7 @@ def test_a_room_taught_not_a_cry_stops_its_recurring_false_alarm_and_keeps_every
 
     day1, day2 = result["day1"], result["day2"]
     assert day1["false_events"] >= 5
-    assert day1["taught_not_a_cry"] == ["recurring"] * 5
+    assert [kind for kind, _, _ in day1["taught_not_a_cry"]] == ["recurring"] * 5
     assert day2["shipped"]["false_recurring"] >= 40
     assert day2["not_a_cry"]["false_events"] == 0
     assert day2["not_a_cry"]["cry_heard"] == day2["shipped"]["cry_heard"] == 30
@@ -375,3 +375,25 @@ def test_a_room_reports_how_far_day_2_sounds_lie_from_what_it_was_taught() -> No
     far, cries = result["distances"]["false_alarms"], result["distances"]["cries"]
     assert far[2] < 0.05
     assert cries[0] > 0.5
+
+
+def test_the_report_says_where_the_false_alarms_left_come_from() -> None:
+    """Against what the room was taught: another form of a taught recording, a new one, other sounds."""
+    room = {
+        "day1": {"taught_not_a_cry": [["recurring", "a.flac", "clean"]]},
+        "day2": {
+            "not_a_cry": {
+                "false_sounds": [
+                    ["recurring", "a.flac", "pitch"],
+                    ["recurring", "a.flac", "pitch"],
+                    ["recurring", "b.flac", "clean"],
+                    ["household", "c.flac", "band"],
+                ]
+            }
+        },
+    }
+
+    assert _left_after(room) == (
+        "2 from taught recordings pitched, taught only in other forms; "
+        "1 from recordings it was never taught; 1 from household sounds"
+    )
