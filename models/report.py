@@ -796,7 +796,9 @@ def rooms_section(rooms: dict[str, Any]) -> list[str]:
         f"is fit with `fit_room` (kernel width {rooms['width']:g}, ridge {rooms['ridge']:g}) and day 2 (new cries)",
         "is heard with the shipped head and with the taught room. **This runs on the backbone's cached patch rows, not audio**: sounds follow",
         "each other, none is mixed over another (no cry over the recurring sound), and each room plays",
-        "one seeded day of each kind.",
+        "one seeded pair of days per table. A recording played again gives the very same patch rows",
+        "here; live it falls on another 1-s patch grid and its embedding moves, so the",
+        "same-recordings table is an upper bound of what teaching does for a replayed sound.",
     ]
     for mode, title in ROOM_MODES.items():
         lines += [
