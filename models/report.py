@@ -814,7 +814,6 @@ def rooms_section(rooms: dict[str, Any]) -> list[str]:
         "(same recordings; the sweep with new recordings is in results.json):",
         "",
         *_rooms_sweep(tuning),
-        "",
     ]
     return lines + _rooms_findings(rooms)
 
@@ -886,7 +885,7 @@ def _rooms_findings(rooms: Mapping[str, Any]) -> list[str]:
     lines += [
         "",
         "Cosine distance (embedding columns) from day 2's patches to the nearest patch taught *Not a",
-        "cry*: per false alarm of the shipped head and per plain cry, its four patches most like a cry",
+        f"cry*: per false alarm of the shipped head and per plain cry, its {rooms.get('patches_per_example', 4)} patches most like a cry",
         f"(10th / 50th / 90th percentile). The kernel's pull falls to 1/e at its width ({rooms['width']:g})",
         "and to 2 % at twice it.",
         "",

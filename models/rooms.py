@@ -52,6 +52,7 @@ from baby_monitor_engine.room import (
     HEARD_ROWS,
     HEARD_SHARE,
     KERNEL_WIDTH,
+    PATCHES_PER_EXAMPLE,
     RIDGE,
     Example,
     RoomHead,
@@ -843,6 +844,7 @@ def run_rooms(
         "hold_s": config.hold_s,
         "width": KERNEL_WIDTH,
         "ridge": RIDGE,
+        "patches_per_example": PATCHES_PER_EXAMPLE,
         "seed": seed,
         "silence_rows": len(silence),
         "ranking": [
