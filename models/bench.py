@@ -15,6 +15,8 @@ every baseline is measured in the same run on the same splits:
 
 The soak plays fold-4 audio, so it runs a head trained on folds 1–3 only, with the shipped
 backbone and thresholds: the shipped head was trained on all four folds and has heard it.
+The rooms (`models.rooms`, "It learns your home") likewise hear each fold through the head
+trained on the others.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from .head import (
 )
 from .nursery import sounds as nursery_sounds
 from .patches import patch_features
+from .rooms import run_rooms
 from .soak import NURSERY_SHARE, household, rss_mb, run_soak
 from .teacher import FRAME as YAMNET_SAMPLES, YamNet
 
@@ -412,6 +415,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="measure nothing: rewrite REPORT.md from results.json and the e2e's hass_cpu.json",
     )
     parser.add_argument(
+        "--rooms",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the simulated rooms taught Not a cry / Was a cry (models/rooms.py)",
+    )
+    parser.add_argument(
         "--hop",
         type=float,
         default=DEFAULT_HOP_S,
@@ -457,6 +466,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         else None
     )
     seconds["soak"] = time.monotonic() - started
+    started = time.monotonic()
+    rooms = run_rooms(dev, threshold=meta.thresholds["cry"]) if args.rooms else None
+    seconds["rooms"] = time.monotonic() - started
     assert meta.backbone is not None
     head_bytes = meta.model_path.stat().st_size
     backbone_bytes = meta.backbone.model_path.stat().st_size
@@ -480,6 +492,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "models": models,
         "cost_ms_per_audio_s": cost,
         "soak": soaked,
+        "rooms": rooms,
         "seconds": seconds,
     }
     args.out.mkdir(parents=True, exist_ok=True)
