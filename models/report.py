@@ -9,7 +9,14 @@ from typing import Any
 
 from .crossval import PROBE_GRID, render_markdown
 
-__all__ = ["HASS_CPU", "render", "rooms_section", "with_hass_cpu", "write_report"]
+__all__ = [
+    "HASS_CPU",
+    "left_after",
+    "render",
+    "rooms_section",
+    "with_hass_cpu",
+    "write_report",
+]
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 HASS_CPU = "hass_cpu.json"
@@ -821,7 +828,7 @@ def rooms_section(rooms: dict[str, Any]) -> list[str]:
 VARIANT_WORDS = {"clean": "as recorded", "band": "band-limited", "pitch": "pitched"}
 
 
-def _left_after(room: Mapping[str, Any]) -> str:
+def left_after(room: Mapping[str, Any]) -> str:
     """Say where a taught room's day-2 false alarms come from, against what it was taught."""
     taught = {(clip, variant) for _, clip, variant in room["day1"]["taught_not_a_cry"]}
     recordings = {clip for clip, _ in taught}
@@ -865,7 +872,7 @@ def _rooms_findings(rooms: Mapping[str, Any]) -> list[str]:
         ),
     ]
     left = [
-        f"- {room['name']}, {mode.replace('_', ' ')}: {_left_after(room)}."
+        f"- {room['name']}, {mode.replace('_', ' ')}: {left_after(room)}."
         for mode in ROOM_MODES
         for room in rooms["modes"][mode]["rooms"]
         if room["day2"]["not_a_cry"]["false_events"]

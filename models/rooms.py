@@ -76,11 +76,13 @@ __all__ = [
     "assemble",
     "false_positive_groups",
     "fold_head",
+    "gain",
     "halves",
     "heard_rows",
     "nearest",
     "plan_day",
     "replay",
+    "room_totals",
     "run_rooms",
     "start_windows",
     "stream_scores",
@@ -700,7 +702,7 @@ def _over(
     return over
 
 
-def _gain(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+def gain(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     """Change from the shipped head to a taught room: false events and recall (points)."""
 
     def recall(r: Mapping[str, Any], kind: str) -> float:
@@ -725,7 +727,7 @@ def _name_clips(room: dict[str, Any], clips: Sequence[Clip]) -> None:
                 sound[1] = clips[sound[1]].path
 
 
-def _total(rooms: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def room_totals(rooms: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Day 2 summed over the reported rooms, per head."""
     return {
         name: {
@@ -761,9 +763,9 @@ def tuning_sweep(
                     "ridge": ridge,
                     "shipped": heard["shipped"],
                     "not_a_cry": heard["not_a_cry"]
-                    | _gain(heard["shipped"], heard["not_a_cry"]),
+                    | gain(heard["shipped"], heard["not_a_cry"]),
                     "was_a_cry": heard["was_a_cry"]
-                    | _gain(heard["shipped"], heard["was_a_cry"]),
+                    | gain(heard["shipped"], heard["was_a_cry"]),
                 }
             )
     return rows
@@ -828,11 +830,11 @@ def run_rooms(
         ]
         for room in rooms:
             _name_clips(room, clips)
-        total = _total(rooms)
+        total = room_totals(rooms)
         for name in TAUGHT[1:]:
-            total[name] |= _gain(total["shipped"], total[name])
+            total[name] |= gain(total["shipped"], total[name])
             for room in rooms:
-                room["day2"][name] |= _gain(room["day2"]["shipped"], room["day2"][name])
+                room["day2"][name] |= gain(room["day2"]["shipped"], room["day2"][name])
         modes[mode] = {
             "rooms": rooms,
             "total": total,

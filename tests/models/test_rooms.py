@@ -12,7 +12,7 @@ from baby_monitor_engine.model import spread_scores
 from baby_monitor_engine.room import HEARD_ROWS, PATCHES_PER_EXAMPLE
 from models.backbone import EMBEDDING, LOGITS
 from models.dataset import Clip
-from models.report import _left_after, rooms_section
+from models.report import left_after, rooms_section
 from models.rooms import (
     DAY_VARIANTS,
     GAP_ROWS,
@@ -23,16 +23,16 @@ from models.rooms import (
     Kind,
     Piece,
     Room,
-    _gain,
-    _total,
     assemble,
     clip_windows_over,
     false_positive_groups,
+    gain,
     halves,
     heard_rows,
     nearest,
     plan_day,
     replay,
+    room_totals,
     run_room,
     stream_scores,
     teach,
@@ -310,9 +310,9 @@ def test_the_section_renders_both_modes_and_the_tuning_sweep() -> None:
     """A table per mode with a total row, the ranking with its tuning room, the patch-row caveat."""
     room, variants, silence = _synthetic_room()
     result = run_room(room, variants, silence, _probabilities, 3.0, CONFIG, seed=1)
-    total = _total([result])
+    total = room_totals([result])
     for name in ("not_a_cry", "was_a_cry", "both"):
-        total[name] |= _gain(total["shipped"], total[name])
+        total[name] |= gain(total["shipped"], total[name])
     sweep = [{"width": 0.15, "ridge": 0.1, **result["day2"]}]
     mode = {
         "rooms": [result],
@@ -393,7 +393,7 @@ def test_the_report_says_where_the_false_alarms_left_come_from() -> None:
         },
     }
 
-    assert _left_after(room) == (
+    assert left_after(room) == (
         "2 from taught recordings pitched, taught only in other forms; "
         "1 from recordings it was never taught; 1 from household sounds"
     )

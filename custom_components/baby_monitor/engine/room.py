@@ -211,7 +211,8 @@ def taught_patches(
     p = np.asarray(probabilities, np.float64)
     order = np.argsort(-p, kind="stable")[:count]
     order = order[p[order] >= TAUGHT_SHARE * p.max()]
-    return np.asarray(rows, np.float32)[order]
+    kept: Floats = np.asarray(rows, np.float32)[order]
+    return kept
 
 
 def fit_room(
