@@ -52,8 +52,10 @@ from baby_monitor_engine.room import (
     HEARD_ROWS,
     HEARD_SHARE,
     KERNEL_WIDTH,
+    MAX_EXAMPLES,
     PATCHES_PER_EXAMPLE,
     RIDGE,
+    VERDICTS,
     Example,
     RoomHead,
     Verdict,
@@ -854,7 +856,40 @@ def run_rooms(
         ],
         "modes": modes,
         "seconds": {"heads": fitted - started, "rooms": time.monotonic() - fitted},
+        "max_examples": MAX_EXAMPLES,
+        "fit_seconds_at_cap": fit_seconds(
+            features, _patch_probabilities(heads[folds[0]])
+        ),
     }
+
+
+def fit_seconds(
+    rows: Floats,
+    patch_probabilities: Callable[[Floats], Floats],
+    seed: int = 0,
+    repeats: int = 3,
+) -> float:
+    """CPU seconds one refit takes with a sound's examples at the cap (median of `repeats`).
+
+    Every verdict holds MAX_EXAMPLES examples of PATCHES_PER_EXAMPLE rows drawn from `rows`.
+    """
+    rng = np.random.default_rng(seed)
+    examples = [
+        Example(
+            "cry",
+            verdict,
+            rows[rng.choice(len(rows), PATCHES_PER_EXAMPLE, replace=False)],
+            float(index),
+        )
+        for verdict in VERDICTS
+        for index in range(MAX_EXAMPLES)
+    ]
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        fit_room(examples, patch_probabilities, LABELS, EMBEDDING)
+        times.append(time.process_time() - started)
+    return float(np.median(times))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -286,7 +286,7 @@ def test_a_room_taught_was_a_cry_hears_the_masked_cries_it_missed() -> None:
 
 
 def test_teaching_takes_the_top_patches_of_the_first_five_false_events() -> None:
-    """Each verdict keeps PATCHES_PER_EXAMPLE rows, those the shipped head found most like a cry."""
+    """Each verdict keeps up to PATCHES_PER_EXAMPLE rows, those the head found most like a cry."""
     room, variants, silence = _synthetic_room()
     day = assemble(
         np.random.default_rng(0),
@@ -301,7 +301,10 @@ def test_teaching_takes_the_top_patches_of_the_first_five_false_events() -> None
 
     nots = examples["not_this_sound"]
     assert len(nots) == 5
-    assert all(e.rows.shape == (PATCHES_PER_EXAMPLE, FEATURES) for e in nots)
+    assert all(
+        1 <= len(e.rows) <= PATCHES_PER_EXAMPLE and e.rows.shape[1] == FEATURES
+        for e in nots
+    )
     assert all((_probabilities(e.rows)[:, 0] > 0.99).all() for e in nots)
     assert [e.verdict for e in examples["this_sound"]] == ["this_sound"] * 5
 

@@ -43,8 +43,11 @@ type Floats = npt.NDArray[np.float32]
 type Verdict = Literal["not_this_sound", "this_sound"]
 
 VERDICTS: Final[tuple[Verdict, ...]] = ("not_this_sound", "this_sound")
-MAX_EXAMPLES: Final = 200
-"""Examples kept per sound and verdict; the oldest go first."""
+MAX_EXAMPLES: Final = 25
+"""Examples kept per sound and verdict; the oldest go first.
+
+A refit solves for one weight per kept patch, in cubic time: at this cap it stays well under a
+second (bench/REPORT.md)."""
 PATCHES_PER_EXAMPLE: Final = 16
 """Patches an example keeps: those the shipped head found most like the sound."""
 TAUGHT_HOP_S: Final = 0.25
