@@ -73,7 +73,7 @@ __all__ = [
     "DAY_VARIANTS",
     "MASKED",
     "Day",
-    "Piece",
+    "DayPiece",
     "Replay",
     "assemble",
     "false_positive_groups",
@@ -230,7 +230,7 @@ def halves(indices: Sequence[int]) -> tuple[list[int], list[int]]:
 
 
 @dataclass(frozen=True, slots=True)
-class Piece:
+class DayPiece:
     """One sound of a day: which clip, heard how, and the rows [start, end) it fills."""
 
     kind: Kind
@@ -245,7 +245,7 @@ class Day:
     """A day's patch rows (one per second of sound, silences compressed) and its sounds."""
 
     rows: Floats
-    pieces: tuple[Piece, ...]
+    pieces: tuple[DayPiece, ...]
 
 
 def plan_day(
@@ -295,7 +295,7 @@ def assemble(
 ) -> Day:
     """Lay a plan out as patch rows: silence of `GAP_ROWS` before each sound and at the end."""
     parts: list[Floats] = []
-    pieces: list[Piece] = []
+    pieces: list[DayPiece] = []
     at = 0
 
     def pause() -> None:
@@ -310,7 +310,7 @@ def assemble(
             offsets, features = variants[name]
             rows = features[offsets[clip] : offsets[clip + 1]]
             parts.append(rows)
-            pieces.append(Piece(kind, clip, name, at, at + len(rows)))
+            pieces.append(DayPiece(kind, clip, name, at, at + len(rows)))
             at += len(rows)
     pause()
     return Day(np.concatenate(parts).astype(np.float32), tuple(pieces))
@@ -481,7 +481,7 @@ TAUGHT = ("shipped", "not_a_cry", "was_a_cry", "both")
 
 
 @dataclass(frozen=True, slots=True)
-class Room:
+class SimulatedRoom:
     """A simulated room: its recurring negative (day 1's and day 2's clips) and its fold."""
 
     name: str
@@ -493,7 +493,7 @@ class Room:
 
 def make_room(
     group: Mapping[str, Any], clips: Sequence[Clip], mode: str = "new_recordings"
-) -> Room:
+) -> SimulatedRoom:
     """Build the room around a ranked group: its fold's household sounds and cries, in halves.
 
     In `new_recordings` day 2 plays the other half of the group's clips, in
@@ -509,7 +509,7 @@ def make_room(
     ]
     cries = [i for i, c in enumerate(clips) if c.fold == fold and c.label == "cry"]
     indices = list(group["indices"])
-    return Room(
+    return SimulatedRoom(
         f"{group['orig_class']} ({group['source']} {group['group']})",
         fold,
         halves(indices) if mode == "new_recordings" else (indices, indices),
@@ -519,7 +519,7 @@ def make_room(
 
 
 def room_days(
-    room: Room,
+    room: SimulatedRoom,
     variants: Mapping[str, tuple[Ints, Floats]],
     silence: Floats,
     seed: int,
@@ -633,7 +633,7 @@ def taught_distances(
 
 
 def run_room(
-    room: Room,
+    room: SimulatedRoom,
     variants: Mapping[str, tuple[Ints, Floats]],
     silence: Floats,
     probabilities: PatchProbabilities,
@@ -742,7 +742,7 @@ def room_totals(rooms: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def tuning_sweep(
-    room: Room,
+    room: SimulatedRoom,
     variants: Mapping[str, tuple[Ints, Floats]],
     silence: Floats,
     probabilities: PatchProbabilities,

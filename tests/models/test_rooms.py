@@ -20,9 +20,9 @@ from models.rooms import (
     MASKED,
     MODES,
     Day,
+    DayPiece,
     Kind,
-    Piece,
-    Room,
+    SimulatedRoom,
     assemble,
     clip_windows_over,
     false_positive_groups,
@@ -155,7 +155,7 @@ def test_a_window_scores_its_loudest_of_six_patches_spread() -> None:
 
 def _day(*spans: tuple[Kind, int, int]) -> Day:
     pieces = tuple(
-        Piece(kind, i, "clean", a, b) for i, (kind, a, b) in enumerate(spans)
+        DayPiece(kind, i, "clean", a, b) for i, (kind, a, b) in enumerate(spans)
     )
     return Day(np.zeros((max(b for _, _, b in spans) + 20, 4), np.float32), pieces)
 
@@ -235,7 +235,7 @@ def _rows(
     return np.concatenate([e, np.zeros((n, len(LOGITS)))], axis=1).astype(np.float32)
 
 
-def _synthetic_room() -> tuple[Room, dict[str, Any], np.ndarray]:
+def _synthetic_room() -> tuple[SimulatedRoom, dict[str, Any], np.ndarray]:
     """Clips 0-3 the recurring sound, 4-23 cries, 24-27 household; masked cries lie between."""
     rng = np.random.default_rng(0)
     clean = [_rows(RECURRING, 5, rng, 0.05) for _ in range(4)]
@@ -246,7 +246,7 @@ def _synthetic_room() -> tuple[Room, dict[str, Any], np.ndarray]:
     features = np.concatenate(clean)
     variants = dict.fromkeys(DAY_VARIANTS, (offsets, features))
     variants[MASKED] = (offsets, np.concatenate(masked))
-    room = Room(
+    room = SimulatedRoom(
         "synthetic",
         1,
         ([0, 1, 2, 3], [0, 1, 2, 3]),
