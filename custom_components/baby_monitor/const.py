@@ -49,6 +49,8 @@ LABEL_CRY: Final = "cry"
 LABEL_LAUGHTER: Final = "laughter"
 SOUNDS: Final = LABELS
 """Sounds the options offer: the shipped model's labels (LABEL_CRY, LABEL_LAUGHTER name them)."""
+SOUND_WORDS: Final = {LABEL_CRY: "crying", LABEL_LAUGHTER: "laughter"}
+"""How a message names a sound ("heard nothing like crying"), not its raw key."""
 THRESHOLD_OPTIONS: Final = {
     LABEL_CRY: CONF_CRY_THRESHOLD,
     LABEL_LAUGHTER: CONF_LAUGHTER_THRESHOLD,

@@ -16,7 +16,7 @@ from homeassistant.helpers.storage import Store
 import homeassistant.util.dt as dt_util
 
 from .clips import ClipRecorder
-from .const import DOMAIN, ISSUE_LEARNT_RESET, LOGGER
+from .const import DOMAIN, ISSUE_LEARNT_RESET, LOGGER, SOUND_WORDS
 from .engine.backends import ModelRuntime
 from .engine.room import (
     TAUGHT_AUDIO_S,
@@ -148,7 +148,10 @@ class RoomLearning:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="sound_not_detected",
-                translation_placeholders={"room": self.entry.title, "sound": sound},
+                translation_placeholders={
+                    "room": self.entry.title,
+                    "sound": SOUND_WORDS.get(sound, sound),
+                },
             )
         model = runtime.model
         column = model.meta.labels.index(sound)
@@ -181,7 +184,7 @@ class RoomLearning:
                     else "episode_gone",
                     translation_placeholders={
                         "room": self.entry.title,
-                        "sound": sound,
+                        "sound": SOUND_WORDS.get(sound, sound),
                         "episode": str(episode),
                     },
                 )

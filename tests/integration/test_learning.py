@@ -169,6 +169,7 @@ async def test_teaching_before_anything_was_heard_says_so(
     with pytest.raises(ServiceValidationError) as err:
         await teach(hass, "not_this_sound")
     assert err.value.translation_key == "nothing_heard"
+    assert "nothing like crying" in str(err.value)
     assert state_of(hass, LEARNT).state == "0"
 
 
