@@ -167,6 +167,7 @@ class BabyMonitorRuntime:
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
+        self._reading_listeners: list[CALLBACK_TYPE] = []
         self._event_listeners: list[Callable[[SoundEvent], None]] = []
         self._audio_listeners: list[Callable[[npt.NDArray[np.float32]], None]] = []
         self._window_listeners: list[Callable[[Window, Scored], None]] = []
@@ -189,10 +190,18 @@ class BabyMonitorRuntime:
         return not self._pending and not self._lock.locked()
 
     @callback
-    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call `update_callback` whenever state changes; returns the remover."""
-        self._listeners.append(update_callback)
-        return lambda: self._listeners.remove(update_callback)
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, *, readings: bool = False
+    ) -> CALLBACK_TYPE:
+        """Call `update_callback` whenever state changes; returns the remover.
+
+        With `readings`, also whenever new window readings (level, probabilities) are
+        published, about once a second; without, only when availability, listening or the
+        sounds going on change.
+        """
+        listeners = self._reading_listeners if readings else self._listeners
+        listeners.append(update_callback)
+        return lambda: listeners.remove(update_callback)
 
     @callback
     def async_add_event_listener(
@@ -512,9 +521,12 @@ class BabyMonitorRuntime:
             self._dispatch(event)
         # negative after a reconnect has restarted the stream clock
         since = window.t - self._published_t
-        if scored.events or not 0.0 <= since < PUBLISH_EVERY_S - 1e-6:
+        if scored.events:
             self._published_t = window.t
             self._notify()
+        elif not 0.0 <= since < PUBLISH_EVERY_S - 1e-6:
+            self._published_t = window.t
+            self._call_each(self._reading_listeners)
 
     async def _close_episodes(self) -> None:
         """Forget pending audio and close open sounds (their stop events fire)."""
@@ -550,7 +562,9 @@ class BabyMonitorRuntime:
 
     @callback
     def _notify(self) -> None:
+        """Tell every entity that state changed (readings included)."""
         self._call_each(self._listeners)
+        self._call_each(self._reading_listeners)
 
     @callback
     def _call_each(self, callbacks: list[Callable[..., None]], *args: Any) -> None:
