@@ -64,7 +64,7 @@ ISSUE_AFTER_S: Final = 300.0
 """A source down this long raises a repair issue."""
 MAX_PENDING_WINDOWS: Final = 8
 """Windows waiting for inference (4 s of audio at the default hop); older ones are dropped."""
-SCORER_STOP_S: Final = 10.0
+SCORER_STOP_S: Final = 2.0
 """How long unloading waits for the window being scored before it leaves the scorer thread."""
 PUBLISH_EVERY_S: Final = 1.0
 """Stream seconds between entity updates of window readings (level, probabilities): however
