@@ -288,10 +288,11 @@ class AudioRing:
         """Add samples, overwriting the oldest."""
         size = self._buffer.size
         kept = samples[-size:]
-        self._buffer[
-            np.arange(self.end + samples.size - kept.size, self.end + samples.size)
-            % size
-        ] = kept
+        # at most two slice copies: up to the buffer's end, then from its start
+        at = (self.end + samples.size - kept.size) % size
+        first = min(kept.size, size - at)
+        self._buffer[at : at + first] = kept[:first]
+        self._buffer[: kept.size - first] = kept[first:]
         self.end += samples.size
 
     def read(self, begin: int, end: int) -> Samples:

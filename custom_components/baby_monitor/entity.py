@@ -22,6 +22,9 @@ class BabyMonitorEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
     _shown: tuple[Any, ...] | None = None
+    _shows_readings = False
+    """Whether the state shows window readings (level, probabilities), not only availability
+    and sounds: only such entities are asked to update with every published reading."""
 
     def __init__(
         self, entry: BabyMonitorConfigEntry, description: EntityDescription
@@ -48,7 +51,11 @@ class BabyMonitorEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Follow the runtime's state."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.runtime.async_add_listener(self._handle_update))
+        self.async_on_remove(
+            self.runtime.async_add_listener(
+                self._handle_update, readings=self._shows_readings
+            )
+        )
 
     @callback
     def async_write_ha_state(self) -> None:
@@ -60,8 +67,9 @@ class BabyMonitorEntity(Entity):
     def _handle_update(self) -> None:
         """Write the state when what it shows has changed.
 
-        The runtime notifies after every reading; writing an unchanged state would still cost
-        the event loop the whole state update, once a second per entity.
+        The runtime notifies on every change it knows of (and readings entities on every
+        published reading); writing an unchanged state would still cost the event loop the
+        whole state update.
         """
         if self._showing() != self._shown:
             self.async_write_ha_state()

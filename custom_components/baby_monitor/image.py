@@ -88,7 +88,7 @@ class BabyMonitorSpectrogram(BabyMonitorEntity, ImageEntity):
     def _handle_update(self) -> None:
         """Forget the history when audio stops; a new picture when it or availability changes.
 
-        The runtime notifies after every window; the picture's state does not change then.
+        Windows reach the picture through its window listener, not through this update.
         """
         changed = self.available != self._written_available
         if (not self.runtime.listening or not self.runtime.available) and len(

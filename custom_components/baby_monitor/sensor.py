@@ -173,6 +173,7 @@ class BabyMonitorSensor(BabyMonitorEntity, SensorEntity):
     """A measurement of the last window (unknown while paused)."""
 
     entity_description: BabyMonitorSensorEntityDescription
+    _shows_readings = True
 
     @property
     def native_value(self) -> float | None:

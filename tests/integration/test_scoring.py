@@ -113,6 +113,35 @@ async def test_a_window_that_raises_is_dropped_logged_and_counted(
 
 
 @pytest.mark.usefixtures("no_drops")
+async def test_a_room_scores_every_window_on_one_thread_of_its_own(
+    hass: HomeAssistant,
+    listening_room: Room,
+    scripted_model: Callable[[], ScriptedRuntime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Windows stay on one thread (not handed around Home Assistant's pool); it ends on unload."""
+    scored_on: list[threading.Thread] = []
+    predict = ScriptedRuntime.predict
+
+    def recording(
+        model: ScriptedRuntime, features: npt.NDArray[np.float32], **kwargs: Any
+    ) -> npt.NDArray[np.float32]:
+        scored_on.append(threading.current_thread())
+        return predict(model, features, **kwargs)
+
+    monkeypatch.setattr(ScriptedRuntime, "predict", recording)
+    await listening_room.async_listen(silence(WINDOW_S + 9.0))
+
+    assert len(scored_on) == 10
+    (thread,) = set(scored_on)
+    assert thread is not threading.main_thread()
+    assert thread.name.startswith(f"{DOMAIN}_scorer")
+    assert await hass.config_entries.async_unload(listening_room.entry.entry_id)
+    await hass.async_block_till_done()
+    assert not thread.is_alive()
+
+
+@pytest.mark.usefixtures("no_drops")
 async def test_scoring_failing_ten_times_in_a_row_is_deaf_until_it_works(
     hass: HomeAssistant,
     listening_room: Room,

@@ -29,13 +29,18 @@ class AudioError(Exception):
 def pcm16_to_float(data: bytes) -> npt.NDArray[np.float32]:
     """Little-endian signed 16-bit PCM to float32 in [-1, 1); a trailing odd byte is ignored."""
     usable = len(data) - len(data) % 2
-    return np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / np.float32(
-        PCM16_SCALE
-    )
+    samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32)
+    samples *= np.float32(1.0 / PCM16_SCALE)  # a power of two: exact, as dividing is
+    return samples
 
 
 def float_to_pcm16(audio: npt.ArrayLike) -> npt.NDArray[np.int16]:
     """Float audio to 16-bit samples, rounded, values beyond [-1, 1] clipped to full scale."""
-    scaled = np.round(np.asarray(audio, dtype=np.float64) * PCM16_SCALE)
-    samples: npt.NDArray[np.int16] = np.clip(scaled, -32768, 32767).astype(np.int16)
+    values = np.asarray(audio)
+    # float32 times a power of two is exact in float32: no float64 copy is needed for it
+    if values.dtype != np.float32:
+        values = values.astype(np.float64)
+    scaled = np.rint(values * PCM16_SCALE)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    samples: npt.NDArray[np.int16] = scaled.astype(np.int16)
     return samples

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..audio import ffmpeg_path, sanitize
+from ..audio import ffmpeg_path
 from ..pcm import SAMPLE_RATE, pcm16_to_float
 from .protocol import SourceError, SourceErrorReason
 from .urls import CONTROL_RE, SCHEME_RE, redact_text, redact_url, validate_url
@@ -316,7 +316,7 @@ class FFmpegSource:
                 return
             if len(data) >= 2:
                 self._bytes_read += len(data)
-                yield sanitize(pcm16_to_float(data))
+                yield pcm16_to_float(data)  # finite and within [-1, 1) already
                 if pace is not None:
                     await pace.wait(self._bytes_read / 2 / self.sample_rate)
             if at_eof:
