@@ -560,9 +560,14 @@ class BabyMonitorRuntime:
         )
 
     async def async_with_model[T](self, job: Callable[[], T]) -> T:
-        """Run `job` in the executor between two windows: it may use the model's interpreters."""
+        """Run `job` between two windows, on the room's scoring thread while it listens.
+
+        It may use the model's interpreters.
+        """
         async with self._lock:
-            return await self.hass.async_add_executor_job(job)
+            if self._scorer is None:
+                return await self.hass.async_add_executor_job(job)
+            return await self.hass.loop.run_in_executor(self._scorer, job)
 
     def set_room(self, room: RoomHead | None) -> None:
         """Score from the next window on with what the room has learnt (None: as shipped)."""

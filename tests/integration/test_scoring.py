@@ -121,15 +121,15 @@ async def test_a_room_scores_every_window_on_one_thread_of_its_own(
 ) -> None:
     """Windows stay on one thread (not handed around Home Assistant's pool); it ends on unload."""
     scored_on: list[threading.Thread] = []
-    predict = ScriptedRuntime.predict
+    score_rows = ScriptedRuntime.score_rows
 
     def recording(
-        model: ScriptedRuntime, features: npt.NDArray[np.float32], **kwargs: Any
+        model: ScriptedRuntime, rows: npt.NDArray[np.float32], *args: Any, **kwargs: Any
     ) -> npt.NDArray[np.float32]:
         scored_on.append(threading.current_thread())
-        return predict(model, features, **kwargs)
+        return score_rows(model, rows, *args, **kwargs)
 
-    monkeypatch.setattr(ScriptedRuntime, "predict", recording)
+    monkeypatch.setattr(ScriptedRuntime, "score_rows", recording)
     await listening_room.async_listen(silence(WINDOW_S + 9.0))
 
     assert len(scored_on) == 10
