@@ -584,7 +584,7 @@ def hear(
     return out
 
 
-def nearest(rows: Floats, centres: Floats) -> npt.NDArray[np.float64]:
+def nearest(rows: Floats, centres: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Cosine distance (embedding columns) from each row to its nearest centre (unit rows)."""
     part = np.asarray(rows, np.float64)[:, :EMBEDDING]
     unit = part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)

@@ -12,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import LABEL_CRY
 from .data import BabyMonitorConfigEntry
-from .entity import BabyMonitorEntity
+from .entity import BabyMonitorLearningEntity
 from .learning import RoomLearning
 
 PARALLEL_UPDATES = 1
@@ -59,24 +59,10 @@ async def async_setup_entry(
     )
 
 
-class BabyMonitorButton(BabyMonitorEntity, ButtonEntity):
+class BabyMonitorButton(BabyMonitorLearningEntity, ButtonEntity):
     """Teaches the room (Not a cry: its latest cry) or makes it forget."""
 
     entity_description: BabyMonitorButtonEntityDescription
-
-    def __init__(
-        self,
-        entry: BabyMonitorConfigEntry,
-        description: BabyMonitorButtonEntityDescription,
-    ) -> None:
-        """Remember the room's learning."""
-        super().__init__(entry, description)
-        self.learning = entry.runtime_data.learning
-
-    @property
-    def available(self) -> bool:
-        """Always available: what the room learnt does not depend on its source."""
-        return True
 
     async def async_press(self) -> None:
         """Teach or forget."""

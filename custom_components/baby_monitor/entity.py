@@ -82,3 +82,19 @@ class BabyMonitorEntity(Entity):
             self.state_attributes,
             self.extra_state_attributes,
         )
+
+
+class BabyMonitorLearningEntity(BabyMonitorEntity):
+    """An entity of what the room has learnt: available whatever its source does."""
+
+    def __init__(
+        self, entry: BabyMonitorConfigEntry, description: EntityDescription
+    ) -> None:
+        """Follow the room's learning too."""
+        super().__init__(entry, description)
+        self.learning = entry.runtime_data.learning
+
+    @property
+    def available(self) -> bool:
+        """Always available: what the room learnt does not depend on its source."""
+        return True

@@ -27,7 +27,7 @@ import homeassistant.util.dt as dt_util
 from .const import LABEL_CRY, LABEL_LAUGHTER
 from .data import BabyMonitorConfigEntry
 from .engine.detector import SoundEvent
-from .entity import BabyMonitorEntity
+from .entity import BabyMonitorEntity, BabyMonitorLearningEntity
 from .runtime import BabyMonitorRuntime
 from .statistics import DailyStatistics, next_midnight
 
@@ -300,20 +300,8 @@ class BabyMonitorStatisticsSensor(BabyMonitorEntity, RestoreEntity, SensorEntity
         self._set_refresh(False)
 
 
-class BabyMonitorLearntSensor(BabyMonitorEntity, SensorEntity):
+class BabyMonitorLearntSensor(BabyMonitorLearningEntity, SensorEntity):
     """How many examples the room was taught; per sound and verdict in its attributes."""
-
-    def __init__(
-        self, entry: BabyMonitorConfigEntry, description: SensorEntityDescription
-    ) -> None:
-        """Follow the room's learning."""
-        super().__init__(entry, description)
-        self.learning = entry.runtime_data.learning
-
-    @property
-    def available(self) -> bool:
-        """Always available: what the room learnt does not depend on its source."""
-        return True
 
     @property
     def native_value(self) -> int:

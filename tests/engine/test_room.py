@@ -340,3 +340,34 @@ def test_a_room_taught_not_a_cry_hears_that_cry_no_more(
     shifted = np.concatenate((np.zeros(SAMPLE_RATE // 2, np.float32), audio))
     assert peak(shifted) < meta.thresholds["cry"]
     assert peak(decode_file(DATA / other_cry.path)) >= meta.thresholds["cry"]
+
+
+def test_a_stream_scores_a_taught_room_as_a_single_window_would(
+    numpy_runtime: ModelRuntime, manifest: list[Clip]
+) -> None:
+    """Cached per-patch corrections give the uncached scores, and follow a room swapped in."""
+    meta = numpy_runtime.meta
+    assert meta.backbone is not None
+    cry = next(c for c in manifest if c.label == "cry" and c.fold == 4)
+    audio = decode_file(DATA / cry.path)
+    pipeline = SoundPipeline(numpy_runtime)
+    windows = pipeline.stream.push(audio)
+    cache = numpy_runtime.new_cache()
+    rows = [numpy_runtime.window_rows(w.features) for w in windows]
+    rooms = [
+        fit_room(
+            [Example("cry", verdict, rows[0], 0.0)],
+            numpy_runtime.patch_probabilities,
+            meta.labels,
+            meta.backbone.embedding_columns,
+        )
+        for verdict in ("not_this_sound", "this_sound")
+    ]
+    for room in rooms:
+        for window, window_rows in zip(windows, rows, strict=True):
+            ends = numpy_runtime.patch_ends(window.end)
+            np.testing.assert_allclose(
+                numpy_runtime.score_rows(window_rows, room, ends=ends, cache=cache),
+                numpy_runtime.score_rows(window_rows, room),
+                atol=1e-6,
+            )

@@ -144,8 +144,9 @@ class EmbeddingCache:
         """Keep rows of patches ending within `span` frames of the newest."""
         self._span = span
         self._rows: dict[int, npt.NDArray[np.float32]] = {}
+        self.room: RoomHead | None = None
         self.probabilities: dict[int, npt.NDArray[np.float32]] = {}
-        """The head's raw per-patch probabilities, for a room that has learnt (by patch end)."""
+        """Per-patch probabilities corrected for `room` (a room that has learnt), by patch end."""
 
     def get(self, end: int) -> npt.NDArray[np.float32] | None:
         """Return the row of the patch ending at frame `end`, if embedded."""
@@ -273,19 +274,23 @@ class ModelRuntime:
     ) -> npt.NDArray[np.float32]:
         """Probabilities (labels,) of a window's patch rows, corrected for `room` if given.
 
-        With the patches' `ends` and the stream's `cache`, each patch is scored on its own once.
+        With the patches' `ends` and the stream's `cache`, each patch is scored and corrected
+        once (again only when the room changes).
         """
         if room is None or room.empty:
             return self._reported(self._head(rows))
         if ends is None or cache is None:
-            per_patch = self.patch_probabilities(rows)
+            adjusted = room.adjust(self.patch_probabilities(rows), rows)
         else:
+            if cache.room is not room:
+                cache.room = room
+                cache.probabilities.clear()
             known = cache.probabilities
             for end, row in zip(ends, rows, strict=True):
                 if end not in known:
-                    known[end] = self.patch_probabilities(row[None, :])[0]
-            per_patch = np.stack([known[end] for end in ends])
-        adjusted = room.adjust(per_patch, rows)
+                    patch = row[None, :]
+                    known[end] = room.adjust(self.patch_probabilities(patch), patch)[0]
+            adjusted = np.stack([known[end] for end in ends])
         return self._reported(np.asarray(adjusted.max(axis=0), np.float32))
 
     def predict(

@@ -184,9 +184,8 @@ class SoundPipeline:
         self.heard = HeardLog(
             {label: HEARD_SHARE * c.threshold for label, c in configs.items()}
         )
-        self._episodes: dict[
-            str, int | None
-        ] = {}  # heard stretch of each sound going on
+        # the heard stretch of each sound going on
+        self._episodes: dict[str, int | None] = {}
 
     def score(self, window: Window) -> Scored:
         """Run the model on one window and advance the detectors."""

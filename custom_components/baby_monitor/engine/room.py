@@ -88,9 +88,12 @@ def _unit(rows: Floats, embedding: int) -> Floats:
     return np.asarray(part / np.maximum(norms, 1e-12), np.float32)
 
 
-def _kernel(a: Floats, b: Floats, width: float) -> npt.NDArray[np.float64]:
+def _kernel(
+    a: npt.ArrayLike, b: npt.ArrayLike, width: float
+) -> npt.NDArray[np.float64]:
     """exp(-(d / width)^2) of the cosine distance d between unit rows of `a` and `b`."""
-    distance = np.clip(1.0 - a.astype(np.float64) @ b.astype(np.float64).T, 0.0, 2.0)
+    product = np.asarray(a, np.float64) @ np.asarray(b, np.float64).T
+    distance = np.clip(1.0 - product, 0.0, 2.0)
     return np.asarray(np.exp(-((distance / width) ** 2)))
 
 
@@ -151,7 +154,7 @@ class Example:
 class _Correction:
     """One sound's offset to the shipped logit: sum_j weights_j * kernel(x, centres_j)."""
 
-    centres: Floats  # unit rows
+    centres: npt.NDArray[np.float64]  # unit rows, cast once rather than every window
     weights: npt.NDArray[np.float64]
 
     def offsets(self, unit_rows: Floats, width: float) -> npt.NDArray[np.float64]:
@@ -253,7 +256,7 @@ def fit_room(
         centres = _unit(rows, embedding)
         kernel = _kernel(centres, centres, width)
         corrections[sound] = _Correction(
-            centres, _newton(kernel, base, target, weight, ridge)
+            centres.astype(np.float64), _newton(kernel, base, target, weight, ridge)
         )
     return RoomHead(tuple(labels), embedding, corrections, width)
 
@@ -303,13 +306,12 @@ class Heard:
     start: float  # stream time of its first window's end
     end: float
     peak: float
-    rows: dict[int, Floats] = field(
-        default_factory=dict
-    )  # keyed by its patch's end frame
-    below: int = 0  # windows in a row under the level, while open
-    fresh: bool = (
-        True  # its times are on the current stream's clock (no reconnect since)
-    )
+    # keyed by the frame its patch ends at
+    rows: dict[int, Floats] = field(default_factory=dict)
+    # windows in a row under the level, while open
+    below: int = 0
+    # its times are on the current stream's clock (no reconnect since)
+    fresh: bool = True
 
     def patch_rows(self) -> Floats:
         """Its patch rows, oldest first."""
