@@ -342,6 +342,34 @@ def test_report_renders_the_figures_measured_inside_home_assistant(
     assert "2026-12-04 06:30 UTC" in section
 
 
+def test_report_takes_the_overhead_over_the_paced_engine_and_shows_the_tight_loop(
+    tmp_path: Path,
+) -> None:
+    """With a paced engine figure, the overhead row names it and the tight loop gets a column."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    paced = HASS_CPU_FIGURES | {
+        "engine_paced_s": 15.0,
+        "block_s": 1.0,
+        "backends": {
+            "numpy": HASS_CPU_FIGURES["backends"]["numpy"]  # type: ignore[index]
+            | {"engine": 6.0, "engine_tight": 4.4, "overhead": 1.45}
+        },
+    }
+    (bench / "hass_cpu.json").write_text(json.dumps(paced), encoding="utf-8")
+
+    report = _report(tmp_path, _results())
+
+    assert (
+        "beyond the engine's own, numpy | ≤ 2 ms per audio s "
+        "| 1.4 ms (hass 7.5 ms - engine paced 6.0 ms) | ✅ |"
+    ) in report
+    section = report[report.index("## Inside Home Assistant") :]
+    assert "| engine alone (paced) | engine, tight loop | overhead |" in section
+    assert "| numpy | 7.5 | 0.1 | 7.5 | 6.0 | 4.4 | 1.4 | – |" in section
+    assert "one per room, each on its own thread" in section
+
+
 def test_report_without_an_e2e_measurement_leaves_the_section_out(
     tmp_path: Path,
 ) -> None:
