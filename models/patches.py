@@ -23,12 +23,23 @@ from .backbone import FRONTEND, PATCH_HOP_S, PATCH_S, backbone_tflite
 from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .music import pieces
 
-__all__ = ["EXTRA_VARIANTS", "VARIANTS", "Embedder", "clip_patches", "patch_features"]
+__all__ = [
+    "EXTRA_VARIANTS",
+    "VARIANTS",
+    "Embedder",
+    "clip_patches",
+    "clip_variant",
+    "patch_features",
+]
 
 type Floats = npt.NDArray[np.float32]
 
+type ClipVariant = Callable[[Clip, int, Floats], Floats]
+"""A clip's audio under a variant: (clip, its index in the clip list, its audio) -> audio."""
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "patches"
+AUDIO_CACHE = ROOT / "build" / "audio_cache"
 
 
 class Embedder:
@@ -118,11 +129,28 @@ def _variant(
     )
 
 
+def clip_variant(variant: str, audio_cache: Path = AUDIO_CACHE) -> ClipVariant:
+    """Return how `variant` changes a clip's audio, exactly as `patch_features` changes it.
+
+    Seeded by the clip's path and its index in the clip list, so a clip gets the same band,
+    pitch or masker in every run; `clean` gives the audio back as it is.
+    """
+    transform = _variant(variant, audio_cache)
+
+    def apply(clip: Clip, index: int, audio: Floats) -> Floats:
+        if transform is None:
+            return audio
+        seed = int.from_bytes(hashlib.sha1(clip.path.encode()).digest()[:4])
+        return transform(audio, np.random.default_rng([seed, index]))
+
+    return apply
+
+
 def patch_features(
     variant: str = "clean",
     clips: Sequence[Clip] | None = None,
     data_dir: Path = DEFAULT_DATA,
-    audio_cache: Path = ROOT / "build" / "audio_cache",
+    audio_cache: Path = AUDIO_CACHE,
 ) -> tuple[npt.NDArray[np.intp], Floats]:
     """(offsets, features) of every clip under `variant`; clip i owns rows offsets[i]:offsets[i+1].
 
@@ -138,16 +166,13 @@ def patch_features(
     if cached.exists():
         with np.load(cached) as stored:
             return stored["offsets"], stored["features"]
-    transform = _variant(variant, audio_cache)
+    transform = clip_variant(variant, audio_cache)
     embed = Embedder(content)
     audios = load_audio(list(clips), data_dir, audio_cache)
     rows: list[Floats] = []
     with single_threaded():
         for index, (clip, audio) in enumerate(zip(clips, audios, strict=True)):
-            if transform is not None:
-                seed = int.from_bytes(hashlib.sha1(clip.path.encode()).digest()[:4])
-                audio = transform(audio, np.random.default_rng([seed, index]))
-            rows.append(embed(clip_patches(audio)))
+            rows.append(embed(clip_patches(transform(clip, index, audio))))
     offsets = np.concatenate(([0], np.cumsum([len(r) for r in rows]))).astype(np.intp)
     features = np.concatenate(rows).astype(np.float32)
     CACHE.mkdir(parents=True, exist_ok=True)

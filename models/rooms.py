@@ -15,11 +15,22 @@ the first five masked cries it missed that the room still heard (a stretch of wi
 is fit with `fit_room` as the integration fits it, and day 2 is replayed with the shipped head
 and with the taught room.
 
-The simulation runs on the backbone's cached patch rows (one per second, `models.patches`), not
-on audio: clips follow each other as rows, so no patch straddles two sounds, and a cry is never
-heard over the recurring negative. Windows are six consecutive rows scored as the integration
-scores them (per patch, the room's correction, the loudest patch, spread), fed to the detector
-with the shipped threshold and default confirm and hold times.
+The simulation runs on the backbone's cached patch rows (one per second, `models.patches`):
+clips follow each other as rows, so no patch straddles two sounds, and a cry is never heard over
+the recurring negative. Windows are six consecutive rows scored as the integration scores them
+(per patch, the room's correction, the loudest patch, spread), fed to the detector with the
+shipped threshold and default confirm and hold times.
+
+When day 2 plays the same recordings (`same_recordings`), cached rows would give a replayed
+clip the very rows it was taught by; live it lands at another phase of the 1-s patch grid and
+its embedding moves. That mode therefore goes back to audio (`LiveAudio`): a verdict re-embeds,
+as `learning.async_teach` does, the first TAUGHT_AUDIO_S seconds of its stretch's audio every
+TAUGHT_HOP_S (`stretch_audio`: the clip-variant audio of the pieces its rows cover, a second of
+zeros per silence row) and adds those rows to the stretch's rows before `taught_patches`
+chooses; both verdicts do. Day 2's recurring clips are played `phase` seconds after a patch
+boundary (`shifted`), a phase drawn per play from `PHASES`, half-way between the taught grid's
+phases (the worst case for re-embedding), and embedded at the normal 1-s hop. Day 1, day 2's
+household sounds and cries, and the `new_recordings` mode keep their cached rows.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -36,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from baby_monitor_engine.blas import single_threaded
 from baby_monitor_engine.detector import (
     DEFAULT_CONFIRM_S,
     DEFAULT_HOLD_S,
@@ -48,6 +61,7 @@ from baby_monitor_engine.model import (
     load_metadata,
     spread_scores,
 )
+from baby_monitor_engine.pcm import SAMPLE_RATE
 from baby_monitor_engine.room import (
     HEARD_ROWS,
     HEARD_SHARE,
@@ -55,6 +69,8 @@ from baby_monitor_engine.room import (
     MAX_EXAMPLES,
     PATCHES_PER_EXAMPLE,
     RIDGE,
+    TAUGHT_AUDIO_S,
+    TAUGHT_HOP_S,
     VERDICTS,
     Example,
     RoomHead,
@@ -62,18 +78,22 @@ from baby_monitor_engine.room import (
     fit_room,
     taught_patches,
 )
+from baby_monitor_engine.windows import clip_windows
 
-from .backbone import EMBEDDING
+from .backbone import EMBEDDING, FRONTEND, PATCH_HOP_S, PATCH_S, backbone_tflite
 from .crossval import DEV_FOLDS
-from .dataset import DEFAULT_DATA, Clip, read_manifest
+from .dataset import DEFAULT_DATA, Clip, load_audio, read_manifest
 from .head import HeadSettings, Member, TrainedHead, fit_on, training_variants
+from .patches import AUDIO_CACHE, ClipVariant, Embedder, clip_variant
 from .soak import ADULT_DISTRESS, household
 
 __all__ = [
     "DAY_VARIANTS",
     "MASKED",
+    "PHASES",
     "Day",
     "DayPiece",
+    "LiveAudio",
     "Replay",
     "assemble",
     "false_positive_groups",
@@ -81,13 +101,16 @@ __all__ = [
     "gain",
     "halves",
     "heard_rows",
+    "live_audio",
     "nearest",
     "plan_day",
     "replay",
     "room_totals",
     "run_rooms",
+    "shifted",
     "start_windows",
     "stream_scores",
+    "stretch_audio",
     "taught_distances",
     "teach",
 ]
@@ -97,6 +120,10 @@ type Ints = npt.NDArray[np.intp]
 type PatchProbabilities = Callable[[Floats], Floats]
 """The shipped head per patch row: (rows, features) -> (rows, labels) raw probabilities."""
 type Kind = Literal["recurring", "household", "cry", "masked"]
+type Embed = Callable[[Floats], Floats]
+"""The backbone: patches (n, frames, mels) -> feature rows (n, features)."""
+type Replayed = Callable[[int, str], tuple[Floats, float]]
+"""A recurring clip played again: (clip, variant) -> its patch rows and the phase it was heard at."""
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "rooms"
@@ -121,6 +148,9 @@ SILENCE = "room_silence"
 SILENCE_MAX = 0.2
 """Silence is the giulbia room-silence patches every fold head gives a cry probability under
 this: one of them holds a sound that the heads take for a cry (0.5-0.9 per patch)."""
+PHASES = tuple(TAUGHT_HOP_S / 2 + TAUGHT_HOP_S * k for k in range(4))
+"""Seconds after a patch boundary a replayed clip starts on day 2: 0.125, 0.375, 0.625, 0.875,
+each half-way between two phases the taught audio was embedded at."""
 SWEEP_WIDTHS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 SWEEP_RIDGES = (0.01, 0.1, 1.0)
 _MEMBER_FIELDS = (
@@ -231,13 +261,15 @@ def halves(indices: Sequence[int]) -> tuple[list[int], list[int]]:
 
 @dataclass(frozen=True, slots=True)
 class DayPiece:
-    """One sound of a day: which clip, heard how, and the rows [start, end) it fills."""
+    """One sound of a day: which clip, heard how, the rows [start, end) it fills, and its phase."""
 
     kind: Kind
     clip: int
     variant: str
     start: int
     end: int
+    phase: float = 0.0
+    """Seconds after a patch boundary the clip started (0: its cached rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +324,13 @@ def assemble(
     plan: Sequence[tuple[Kind, tuple[tuple[int, str], ...]]],
     variants: Mapping[str, tuple[Ints, Floats]],
     silence: Floats,
+    replayed: Replayed | None = None,
 ) -> Day:
-    """Lay a plan out as patch rows: silence of `GAP_ROWS` before each sound and at the end."""
+    """Lay a plan out as patch rows: silence of `GAP_ROWS` before each sound and at the end.
+
+    With `replayed`, the recurring sound's clips are heard through it (at a phase of the patch
+    grid) instead of by their cached rows.
+    """
     parts: list[Floats] = []
     pieces: list[DayPiece] = []
     at = 0
@@ -307,13 +344,151 @@ def assemble(
     for kind, played in plan:
         pause()
         for clip, name in played:
-            offsets, features = variants[name]
-            rows = features[offsets[clip] : offsets[clip + 1]]
+            phase = 0.0
+            if replayed is not None and kind == "recurring":
+                rows, phase = replayed(clip, name)
+            else:
+                offsets, features = variants[name]
+                rows = features[offsets[clip] : offsets[clip + 1]]
             parts.append(rows)
-            pieces.append(DayPiece(kind, clip, name, at, at + len(rows)))
+            pieces.append(DayPiece(kind, clip, name, at, at + len(rows), phase))
             at += len(rows)
     pause()
     return Day(np.concatenate(parts).astype(np.float32), tuple(pieces))
+
+
+# --- the same recordings, heard as audio --------------------------------------------------------
+
+
+def shifted(audio: Floats, phase: float) -> Floats:
+    """Play a clip `phase` seconds after a patch boundary: quiet (zeros) before it.
+
+    A clip that would still be shorter than a patch gets quiet after it up to one patch, so it
+    too starts `phase` into its patch (`clip_windows` would put it at the patch's end).
+    """
+    lead = np.zeros(round(phase * SAMPLE_RATE), np.float32)
+    played = np.concatenate((lead, np.asarray(audio, np.float32)))
+    patch = round(PATCH_S * SAMPLE_RATE)
+    if played.size < patch:
+        played = np.concatenate((played, np.zeros(patch - played.size, np.float32)))
+    return played
+
+
+def stretch_audio(
+    day: Day,
+    rows: Ints,
+    sound: Callable[[DayPiece], Floats],
+    limit_s: float = TAUGHT_AUDIO_S,
+) -> Floats:
+    """Return the audio a heard stretch's rows cover, its first `limit_s` seconds.
+
+    Row k of a piece holds seconds [k, k + 2) of its clip (`sound`), so the stretch's part of a
+    piece runs from its first row's second to a second past its last row (to the clip's end if
+    that is the piece's last row); each silence row in between is a second of zeros. The audio
+    starts with the stretch's first row, a window before its first window's end, as the
+    integration's held audio does.
+    """
+    if rows.size == 0:
+        return np.zeros(0, np.float32)
+    first, end = int(rows[0]), int(rows[-1]) + 1
+    second = SAMPLE_RATE
+    parts: list[Floats] = []
+    at = first
+    for piece in day.pieces:
+        if piece.end <= first:
+            continue
+        if piece.start >= end:
+            break
+        if piece.start > at:
+            parts.append(np.zeros((piece.start - at) * second, np.float32))
+        audio = sound(piece)
+        skip = max(0, at - piece.start)
+        last = min(end, piece.end) - piece.start
+        stop = None if last == piece.end - piece.start else (last + 1) * second
+        parts.append(np.asarray(audio[skip * second : stop], np.float32))
+        at = min(end, piece.end)
+    if end > at:
+        parts.append(np.zeros((end - at) * second, np.float32))
+    return np.concatenate(parts)[: round(limit_s * SAMPLE_RATE)]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAudio:
+    """The room's sounds as audio and the backbone that hears them (rows cached on disk).
+
+    `sound` gives a clip's audio under a variant exactly as its cached rows were made from it;
+    `model` names the backbone (a digest of its bytes) in the cache's keys.
+    """
+
+    sound: Callable[[int, str], Floats]
+    embed: Embed
+    model: str
+    cache: Path | None = None
+
+    def rows(self, audio: Floats, hop_s: float) -> Floats:
+        """Backbone rows of `audio`'s patches every `hop_s`, as a stream at that hop sees them.
+
+        Cached by the backbone, the hop and the audio itself (so by clip, variant and phase).
+        """
+        samples = np.ascontiguousarray(audio, np.float32)
+        digest = hashlib.sha256(f"{self.model} {hop_s:g} ".encode())
+        digest.update(samples.tobytes())
+        path = (
+            None
+            if self.cache is None
+            else self.cache / "live" / f"{digest.hexdigest()[:24]}.npy"
+        )
+        if path is not None and path.exists():
+            return np.asarray(np.load(path), np.float32)
+        _, patches = clip_windows(samples, FRONTEND, PATCH_S, hop_s)
+        with single_threaded():
+            rows = np.asarray(self.embed(patches), np.float32)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, rows)
+        return rows
+
+    def played(self, clip: int, variant: str, phase: float) -> Floats:
+        """Patch rows of a clip variant played `phase` seconds after a patch boundary (1-s hop)."""
+        return self.rows(shifted(self.sound(clip, variant), phase), PATCH_HOP_S)
+
+    def replayer(self, rng: np.random.Generator) -> Replayed:
+        """Play clips again, each at a phase drawn from PHASES by `rng`."""
+
+        def replay_clip(clip: int, variant: str) -> tuple[Floats, float]:
+            phase = PHASES[int(rng.integers(len(PHASES)))]
+            return self.played(clip, variant, phase), phase
+
+        return replay_clip
+
+    def taught(self, day: Day, rows: Ints) -> Floats:
+        """Rows of a heard stretch's audio embedded again every TAUGHT_HOP_S, as a verdict does."""
+        audio = stretch_audio(day, rows, lambda p: self.sound(p.clip, p.variant))
+        if audio.size == 0:
+            return np.zeros((0, day.rows.shape[1]), np.float32)
+        return self.rows(audio, TAUGHT_HOP_S)
+
+
+def live_audio(
+    clips: Sequence[Clip],
+    data_dir: Path = DEFAULT_DATA,
+    cache: Path | None = CACHE,
+    audio_cache: Path = AUDIO_CACHE,
+) -> LiveAudio:
+    """Hear `clips` (indexed as in `patch_features`) through the backbone on LiteRT."""
+    content = backbone_tflite()
+    transforms: dict[str, ClipVariant] = {}
+
+    @functools.cache
+    def sound(clip: int, variant: str) -> Floats:
+        if variant not in transforms:
+            transforms[variant] = clip_variant(variant, audio_cache)
+        (audio,) = load_audio([clips[clip]], data_dir, audio_cache)
+        return transforms[variant](clips[clip], clip, audio)
+
+    return LiveAudio(
+        sound, Embedder(content), hashlib.sha256(content).hexdigest()[:16], cache
+    )
 
 
 # --- scoring a day ------------------------------------------------------------------------------
@@ -432,12 +607,14 @@ def teach(
     scores: npt.ArrayLike,
     threshold: float,
     count: int = TEACH,
+    again: Callable[[Ints], tuple[Floats, Floats]] | None = None,
 ) -> dict[Verdict, list[Example]]:
     """Give the parent's verdicts on day 1: the first `count` false events and missed masked cries.
 
     A false event is taught by the heard stretch its first window lies in; a missed masked
     cry by the stretch around its loudest window, if it scored at least HEARD_SHARE of the
-    threshold anywhere (else the room never heard it and nothing can be taught).
+    threshold anywhere (else the room never heard it and nothing can be taught). `again` gives
+    more candidate rows of a stretch (its audio embedded again) and their probabilities.
     """
     cry = np.asarray(scores, np.float64)
     level = HEARD_SHARE * threshold
@@ -446,11 +623,13 @@ def teach(
 
     def example(window: int, verdict: Verdict) -> Example:
         rows = heard_rows(cry, level, window)
+        candidates, chances = day.rows[rows], probabilities[rows, 0]
+        if again is not None:
+            more, likely = again(rows)
+            candidates = np.concatenate((candidates, more))
+            chances = np.concatenate((chances, likely))
         return Example(
-            "cry",
-            verdict,
-            taught_patches(day.rows[rows], probabilities[rows, 0]),
-            float(window),
+            "cry", verdict, taught_patches(candidates, chances), float(window)
         )
 
     firsts = [
@@ -523,14 +702,24 @@ def room_days(
     variants: Mapping[str, tuple[Ints, Floats]],
     silence: Floats,
     seed: int,
+    live: LiveAudio | None = None,
 ) -> tuple[Day, Day]:
-    """Day 1 and day 2 of a room (seeded by `seed` and the room's clips)."""
+    """Day 1 and day 2 of a room (seeded by `seed` and the room's clips).
+
+    With `live`, day 2's recurring clips are played at phases of the patch grid (drawn by a
+    generator of their own, so the day is laid out as without).
+    """
     key = int.from_bytes(hashlib.sha1(room.name.encode()).digest()[:4])
     days = []
     for day in (0, 1):
         rng = np.random.default_rng([seed, key, day])
         plan = plan_day(rng, room.recurring[day], room.households, room.cries[day])
-        days.append(assemble(rng, plan, variants, silence))
+        replayed = (
+            None
+            if live is None or day == 0
+            else live.replayer(np.random.default_rng([seed, key, day, 1]))
+        )
+        days.append(assemble(rng, plan, variants, silence, replayed))
     return days[0], days[1]
 
 
@@ -541,12 +730,29 @@ def learn(
     config: DetectorConfig,
     width: float = KERNEL_WIDTH,
     ridge: float = RIDGE,
+    live: LiveAudio | None = None,
 ) -> tuple[dict[str, Any], dict[str, RoomHead]]:
-    """Day 1 with the shipped head, then the parent's verdicts: its summary and the rooms fit."""
+    """Day 1 with the shipped head, then the parent's verdicts: its summary and the rooms fit.
+
+    With `live`, each verdict also holds its stretch's audio embedded again (`LiveAudio.taught`).
+    """
     patch = probabilities(day.rows)
     scores = stream_scores(patch, spread)[:, 0]
     played = replay(day, scores, config)
-    examples = teach(day, played, patch, scores, config.threshold)
+
+    def again(rows: Ints) -> tuple[Floats, Floats]:
+        assert live is not None
+        more = live.taught(day, rows)
+        return more, probabilities(more)[:, 0]
+
+    examples = teach(
+        day,
+        played,
+        patch,
+        scores,
+        config.threshold,
+        again=None if live is None else again,
+    )
     taught = {
         "not_a_cry": examples["not_this_sound"],
         "was_a_cry": examples["this_sound"],
@@ -642,23 +848,39 @@ def run_room(
     seed: int = 0,
     width: float = KERNEL_WIDTH,
     ridge: float = RIDGE,
+    live: LiveAudio | None = None,
 ) -> dict[str, Any]:
-    """Both days of a room: day 1 with the shipped head, day 2 with it and with each taught room."""
-    first, second = room_days(room, variants, silence, seed)
-    day1, rooms = learn(first, probabilities, spread, config, width, ridge)
-    return {
+    """Both days of a room: day 1 with the shipped head, day 2 with it and with each taught room.
+
+    With `live`, verdicts re-embed their audio and day 2 replays the recurring clips as audio at
+    shifted phases (the `same_recordings` mode); `rows_only` is then that day 2 heard by a room
+    taught *Not a cry* by the stretches' rows alone, for comparison.
+    """
+    first, second = room_days(room, variants, silence, seed, live)
+    day1, rooms = learn(first, probabilities, spread, config, width, ridge, live)
+    phases = [p.phase for p in second.pieces if p.kind == "recurring"]
+    result: dict[str, Any] = {
         "name": room.name,
         "fold": room.fold,
         "recurring_clips": [len(h) for h in room.recurring],
         "household_clips": len(room.households),
         "cry_clips": [len(h) for h in room.cries],
         "day_rows": [len(first.rows), len(second.rows)],
+        "day2_phases": {f"{p:g}": phases.count(p) for p in sorted(set(phases))},
         "day1": day1,
         "day2": hear(second, probabilities, rooms, spread, config),
         "distances": taught_distances(
             second, probabilities, rooms["not_a_cry"], spread, config
         ),
     }
+    if live is not None:
+        _, plain = learn(first, probabilities, spread, config, width, ridge)
+        heard = hear(
+            second, probabilities, {"not_a_cry": plain["not_a_cry"]}, spread, config
+        )
+        result["rows_only"] = heard["not_a_cry"]
+        del result["rows_only"]["false_sounds"]  # the counts are the comparison's point
+    return result
 
 
 # --- the section --------------------------------------------------------------------------------
@@ -749,13 +971,14 @@ def tuning_sweep(
     spread: float,
     config: DetectorConfig,
     seed: int,
+    live: LiveAudio | None = None,
 ) -> list[dict[str, Any]]:
     """Hear the tuning room's day 2 at every kernel width and ridge of the sweep."""
-    first, second = room_days(room, variants, silence, seed)
+    first, second = room_days(room, variants, silence, seed, live)
     rows = []
     for width in SWEEP_WIDTHS:
         for ridge in SWEEP_RIDGES:
-            _, rooms = learn(first, probabilities, spread, config, width, ridge)
+            _, rooms = learn(first, probabilities, spread, config, width, ridge, live)
             heard = hear(second, probabilities, rooms, spread, config)
             for summary in heard.values():
                 del summary["false_sounds"]  # the counts are the sweep's point
@@ -780,8 +1003,13 @@ def run_rooms(
     threshold: float | None = None,
     seed: int = 0,
     cache: Path | None = CACHE,
+    live: LiveAudio | None = None,
 ) -> dict[str, Any]:
-    """Run the whole section: rank the groups, sweep the fourth, replay the three rooms."""
+    """Run the whole section: rank the groups, sweep the fourth, replay the three rooms.
+
+    The same recordings are heard as audio through `live` (by default the dev clips' audio
+    through the backbone on LiteRT).
+    """
     started = time.monotonic()
     settings = settings or HeadSettings()
     variants = variants or training_variants(clips, settings)
@@ -806,7 +1034,10 @@ def run_rooms(
     silence = quiet[loudest < SILENCE_MAX]
     spread = settings.spread
     modes: dict[str, Any] = {}
+    if live is None:
+        live = live_audio(clips, cache=cache)
     for mode in MODES:
+        heard = live if mode == "same_recordings" else None
         chosen = [make_room(g, clips, mode) for g in ranked[: ROOMS + 1]]
         tuning = chosen[ROOMS]
         sweep = tuning_sweep(
@@ -817,6 +1048,7 @@ def run_rooms(
             spread,
             config,
             seed,
+            heard,
         )
         rooms = [
             run_room(
@@ -827,6 +1059,7 @@ def run_rooms(
                 spread,
                 config,
                 seed,
+                live=heard,
             )
             for room in chosen[:ROOMS]
         ]
@@ -837,6 +1070,14 @@ def run_rooms(
             total[name] |= gain(total["shipped"], total[name])
             for room in rooms:
                 room["day2"][name] |= gain(room["day2"]["shipped"], room["day2"][name])
+        if heard is not None:
+            plain = {
+                key: sum(r["rows_only"][key] for r in rooms)
+                for key in rooms[0]["rows_only"]
+            }
+            total["rows_only"] = plain | gain(total["shipped"], plain)
+            for room in rooms:
+                room["rows_only"] |= gain(room["day2"]["shipped"], room["rows_only"])
         modes[mode] = {
             "rooms": rooms,
             "total": total,
@@ -849,6 +1090,9 @@ def run_rooms(
         "width": KERNEL_WIDTH,
         "ridge": RIDGE,
         "patches_per_example": PATCHES_PER_EXAMPLE,
+        "taught_hop_s": TAUGHT_HOP_S,
+        "taught_audio_s": TAUGHT_AUDIO_S,
+        "phases": list(PHASES),
         "seed": seed,
         "silence_rows": len(silence),
         "ranking": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,8 +10,15 @@ import pytest
 
 from baby_monitor_engine.detector import DetectorConfig
 from baby_monitor_engine.model import spread_scores
-from baby_monitor_engine.room import HEARD_ROWS, PATCHES_PER_EXAMPLE
-from models.backbone import EMBEDDING, LOGITS
+from baby_monitor_engine.pcm import SAMPLE_RATE
+from baby_monitor_engine.room import (
+    HEARD_ROWS,
+    PATCHES_PER_EXAMPLE,
+    TAUGHT_AUDIO_S,
+    TAUGHT_HOP_S,
+)
+from baby_monitor_engine.windows import clip_windows
+from models.backbone import EMBEDDING, FRONTEND, LOGITS, PATCH_HOP_S, PATCH_S
 from models.dataset import Clip
 from models.report import left_after, rooms_section
 from models.rooms import (
@@ -19,9 +27,11 @@ from models.rooms import (
     HOUSEHOLD_PER_DAY,
     MASKED,
     MODES,
+    PHASES,
     Day,
     DayPiece,
     Kind,
+    LiveAudio,
     SimulatedRoom,
     assemble,
     clip_windows_over,
@@ -32,9 +42,12 @@ from models.rooms import (
     nearest,
     plan_day,
     replay,
+    room_days,
     room_totals,
     run_room,
+    shifted,
     stream_scores,
+    stretch_audio,
     teach,
 )
 
@@ -343,7 +356,8 @@ def test_the_section_renders_both_modes_and_the_tuning_sweep() -> None:
     text = "\n".join(rooms_section(rooms))
 
     assert "## It learns your home" in text
-    assert "not audio" in text
+    assert "measured from audio at shifted phases" in text
+    assert "upper bound" not in text
     assert "4. fan (synth g, fold 1, 4 clips): 9 windows — **tuning room**" in text
     ship = total["shipped"]["false_events"]
     assert (
@@ -400,3 +414,195 @@ def test_the_report_says_where_the_false_alarms_left_come_from() -> None:
         "2 from taught recordings pitched, taught only in other forms; "
         "1 from recordings it was never taught; 1 from household sounds"
     )
+
+
+# --- the same recordings, heard as audio ---------------------------------------------------------
+
+
+def test_a_replayed_clip_starts_phase_seconds_after_a_patch_boundary() -> None:
+    """Quiet before the clip; a clip still shorter than a patch gets quiet after it too."""
+    audio = np.ones(3 * SAMPLE_RATE, np.float32)
+
+    played = shifted(audio, 0.375)
+
+    assert played.size == audio.size + 6000
+    assert not played[:6000].any()
+    np.testing.assert_array_equal(played[6000:], audio)
+    short = shifted(np.ones(SAMPLE_RATE, np.float32), 0.125)
+    assert short.size == round(PATCH_S * SAMPLE_RATE)
+    assert short[2000 : 2000 + SAMPLE_RATE].all()
+    assert not short[:2000].any() and not short[2000 + SAMPLE_RATE :].any()
+
+
+def test_replayed_phases_lie_half_way_between_the_taught_grid_s() -> None:
+    """Every phase is TAUGHT_HOP_S / 2 from the nearest multiple of TAUGHT_HOP_S."""
+    assert PHASES == (0.125, 0.375, 0.625, 0.875)
+    assert all(
+        abs(p / TAUGHT_HOP_S - round(p / TAUGHT_HOP_S)) == pytest.approx(0.5)
+        for p in PHASES
+    )
+
+
+def _sound(clip: int, variant: str) -> np.ndarray:
+    """Clip `clip` lasts clip + 1.5 s at level clip + 1 (band: negative)."""
+    level = (clip + 1) * (-1 if variant == "band" else 1)
+    return np.full(round((clip + 1.5) * SAMPLE_RATE), level, np.float32)
+
+
+def test_a_stretch_s_audio_is_its_pieces_with_a_second_of_quiet_per_silence_row() -> (
+    None
+):
+    """From the stretch's first row: silence rows as zeros, each piece from its first row covered."""
+    pieces = (
+        DayPiece("recurring", 2, "clean", 3, 6),  # a 3.5-s clip: three rows
+        DayPiece("recurring", 4, "band", 6, 10),  # 5.5 s, four rows
+        DayPiece("household", 1, "clean", 20, 22),
+    )
+    day = Day(np.zeros((30, 4), np.float32), pieces)
+    second = SAMPLE_RATE
+
+    audio = stretch_audio(day, np.arange(1, 13), _audio_of)
+
+    assert not audio[: 2 * second].any()  # rows 1 and 2
+    np.testing.assert_array_equal(audio[2 * second : 11 * second // 2], 3.0)
+    np.testing.assert_array_equal(audio[11 * second // 2 : 11 * second], -5.0)
+    assert audio.size == 14 * second  # rows 10-12 are silence
+    assert not audio[11 * second :].any()
+    inside = stretch_audio(day, np.arange(7, 9), _audio_of)
+    np.testing.assert_array_equal(
+        inside, np.full(3 * second, -5.0)
+    )  # rows 1-2: [1, 4) s
+    whole = stretch_audio(day, np.arange(0, 30), _audio_of)  # 32.5 s
+    assert whole.size == round(TAUGHT_AUDIO_S * second)
+    assert (
+        stretch_audio(day, np.arange(0, 30), _audio_of, limit_s=4.0).size == 4 * second
+    )
+
+
+def _audio_of(piece: DayPiece) -> np.ndarray:
+    return _sound(piece.clip, piece.variant)
+
+
+class _Backbone:
+    """A stand-in for the backbone: each patch's mean level picks a row; counts its patches."""
+
+    def __init__(self) -> None:
+        self.patches = 0
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        self.patches += len(patches)
+        level = patches.mean(axis=(1, 2))
+        rows = np.zeros((len(patches), FEATURES), np.float32)
+        rows[:, 0] = 1.0
+        rows[:, 1] = level
+        return rows
+
+
+def _live(backbone: _Backbone, cache: Path | None = None) -> LiveAudio:
+    return LiveAudio(_sound, backbone, "test", cache)
+
+
+def test_live_audio_embeds_a_stretch_every_taught_hop_and_caches_it(
+    tmp_path: Path,
+) -> None:
+    """A stretch of 13.5 s of audio gives a patch every 0.25 s; the second time, the cache."""
+    backbone = _Backbone()
+    live = _live(backbone, tmp_path)
+    day = Day(
+        np.zeros((20, FEATURES), np.float32),
+        (DayPiece("recurring", 9, "clean", 2, 11),),  # 10.5 s of audio
+    )
+
+    rows = live.taught(day, np.arange(0, 12))
+
+    assert rows.shape == (int((13.5 - PATCH_S) / TAUGHT_HOP_S) + 1, FEATURES)
+    assert backbone.patches == len(rows)
+    np.testing.assert_array_equal(live.taught(day, np.arange(0, 12)), rows)
+    assert backbone.patches == len(rows)
+
+
+def test_a_verdict_keeps_its_stretch_s_audio_embedded_again() -> None:
+    """The re-embedded rows are candidates too: those the head finds most like a cry are kept."""
+    room, variants, silence = _synthetic_room()
+    day = assemble(
+        np.random.default_rng(0),
+        plan_day(np.random.default_rng(0), room.recurring[0], [], room.cries[0]),
+        variants,
+        silence,
+    )
+    patch = _probabilities(day.rows)
+    scores = stream_scores(patch, 3.0)[:, 0]
+    again_rows = _rows(RECURRING, 3, np.random.default_rng(5), 0.0) * 2.0
+    asked: list[np.ndarray] = []
+
+    def again(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        asked.append(rows)
+        return again_rows, np.ones(3, np.float32)  # surer than any row of the day
+
+    examples = teach(day, replay(day, scores, CONFIG), patch, scores, 0.75, again=again)
+
+    nots = examples["not_this_sound"]
+    assert len(asked) == len(nots) + len(examples["this_sound"])
+    assert all(len(rows) > 0 for rows in asked)
+    for example in nots:
+        np.testing.assert_array_equal(example.rows[:3], again_rows)
+        assert len(example.rows) <= PATCHES_PER_EXAMPLE
+
+
+def test_same_recordings_day_2_replays_the_recurring_clips_at_shifted_phases() -> None:
+    """Day 1 and the other sounds keep their cached rows; day 2's recurring clips are audio."""
+    room, variants, silence = _synthetic_room()
+    backbone = _Backbone()
+
+    first, second = room_days(room, variants, silence, 1, _live(backbone))
+    cached = room_days(room, variants, silence, 1)
+
+    np.testing.assert_array_equal(first.rows, cached[0].rows)
+    assert [(p.kind, p.clip, p.variant) for p in second.pieces] == [
+        (p.kind, p.clip, p.variant) for p in cached[1].pieces
+    ]
+    recurring = [p for p in second.pieces if p.kind == "recurring"]
+    assert {p.phase for p in recurring} == set(PHASES)
+    assert all(p.phase == 0.0 for p in second.pieces if p.kind != "recurring")
+    assert all((second.rows[p.start : p.end, 0] == 1.0).all() for p in recurring)
+    offsets, features = variants["clean"]
+    for piece in second.pieces:
+        if piece.kind == "cry":
+            np.testing.assert_array_equal(
+                second.rows[piece.start : piece.end],
+                features[offsets[piece.clip] : offsets[piece.clip + 1]],
+            )
+    clip = recurring[0]
+    played = backbone(
+        np.stack(_patches(shifted(_sound(clip.clip, clip.variant), clip.phase)))
+    )
+    np.testing.assert_array_equal(second.rows[clip.start : clip.end], played)
+
+
+def _patches(audio: np.ndarray) -> list[np.ndarray]:
+    return list(clip_windows(audio, FRONTEND, PATCH_S, PATCH_HOP_S)[1])
+
+
+def test_a_room_heard_live_also_reports_teaching_by_rows_alone() -> None:
+    """Day 2's recurring sound is what the backbone makes of its audio: here never a cry."""
+    room, variants, silence = _synthetic_room()
+
+    result = run_room(
+        room,
+        variants,
+        silence,
+        _probabilities,
+        3.0,
+        CONFIG,
+        seed=1,
+        live=_live(_Backbone()),
+    )
+
+    assert set(result["day2_phases"]) == {f"{p:g}" for p in PHASES}
+    assert result["day1"]["false_recurring"] >= 5
+    assert result["day2"]["shipped"]["false_recurring"] == 0
+    assert (
+        result["rows_only"]["false_events"]
+        == result["day2"]["not_a_cry"]["false_events"]
+    )
+    assert "false_sounds" not in result["rows_only"]
