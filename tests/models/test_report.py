@@ -224,10 +224,16 @@ def _results(ours_separation: float = 4.0) -> dict[str, Any]:
     )
 
 
-def _report(tmp_path: Path, results: dict[str, Any]) -> str:
+def _report(
+    tmp_path: Path,
+    results: dict[str, Any],
+    hass_cpu: dict[str, Any] | None = None,
+) -> str:
     bench = tmp_path / "bench"
     bench.mkdir(exist_ok=True)
     (bench / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    if hass_cpu is not None:
+        (bench / "hass_cpu.json").write_text(json.dumps(hass_cpu), encoding="utf-8")
     return render(bench).read_text(encoding="utf-8")
 
 
@@ -325,11 +331,7 @@ def test_report_renders_the_figures_measured_inside_home_assistant(
     tmp_path: Path,
 ) -> None:
     """Each backend's overhead is a target row and a line of its own section, from the JSON."""
-    bench = tmp_path / "bench"
-    bench.mkdir()
-    (bench / "hass_cpu.json").write_text(json.dumps(HASS_CPU_FIGURES), encoding="utf-8")
-
-    report = _report(tmp_path, _results())
+    report = _report(tmp_path, _results(), HASS_CPU_FIGURES)
 
     assert (
         "| CPU the integration adds inside Home Assistant beyond the engine's own, litert "
@@ -346,8 +348,6 @@ def test_report_takes_the_overhead_over_the_paced_engine_and_shows_the_tight_loo
     tmp_path: Path,
 ) -> None:
     """With a paced engine figure, the overhead row names it and the tight loop gets a column."""
-    bench = tmp_path / "bench"
-    bench.mkdir()
     paced = HASS_CPU_FIGURES | {
         "engine_paced_s": 15.0,
         "block_s": 1.0,
@@ -356,9 +356,8 @@ def test_report_takes_the_overhead_over_the_paced_engine_and_shows_the_tight_loo
             | {"engine": 6.0, "engine_tight": 4.4, "overhead": 1.45}
         },
     }
-    (bench / "hass_cpu.json").write_text(json.dumps(paced), encoding="utf-8")
 
-    report = _report(tmp_path, _results())
+    report = _report(tmp_path, _results(), paced)
 
     assert (
         "beyond the engine's own, numpy | ≤ 2 ms per audio s "

@@ -298,8 +298,8 @@ def test_a_room_taught_was_a_cry_hears_the_masked_cries_it_missed() -> None:
     assert was["false_events"] == ship["false_events"]
 
 
-def test_teaching_takes_the_top_patches_of_the_first_five_false_events() -> None:
-    """Each verdict keeps up to PATCHES_PER_EXAMPLE rows, those the head found most like a cry."""
+def _synthetic_day1() -> tuple[Day, np.ndarray, np.ndarray]:
+    """Day 1 of the synthetic room without household sounds: the day, its patch and window scores."""
     room, variants, silence = _synthetic_room()
     day = assemble(
         np.random.default_rng(0),
@@ -308,7 +308,12 @@ def test_teaching_takes_the_top_patches_of_the_first_five_false_events() -> None
         silence,
     )
     patch = _probabilities(day.rows)
-    scores = stream_scores(patch, 3.0)[:, 0]
+    return day, patch, stream_scores(patch, 3.0)[:, 0]
+
+
+def test_teaching_takes_the_top_patches_of_the_first_five_false_events() -> None:
+    """Each verdict keeps up to PATCHES_PER_EXAMPLE rows, those the head found most like a cry."""
+    day, patch, scores = _synthetic_day1()
 
     examples = teach(day, replay(day, scores, CONFIG), patch, scores, 0.75)
 
@@ -523,15 +528,7 @@ def test_live_audio_embeds_a_stretch_every_taught_hop_and_caches_it(
 
 def test_a_verdict_keeps_its_stretch_s_audio_embedded_again() -> None:
     """The re-embedded rows are candidates too: those the head finds most like a cry are kept."""
-    room, variants, silence = _synthetic_room()
-    day = assemble(
-        np.random.default_rng(0),
-        plan_day(np.random.default_rng(0), room.recurring[0], [], room.cries[0]),
-        variants,
-        silence,
-    )
-    patch = _probabilities(day.rows)
-    scores = stream_scores(patch, 3.0)[:, 0]
+    day, patch, scores = _synthetic_day1()
     again_rows = _rows(RECURRING, 3, np.random.default_rng(5), 0.0) * 2.0
     asked: list[np.ndarray] = []
 
